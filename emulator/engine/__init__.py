@@ -1,0 +1,1 @@
+"""The simulation engine: clocks, admission, container fleets, latency, output and the ledger."""

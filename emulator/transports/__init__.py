@@ -1,0 +1,1 @@
+"""The doors into the emulator: the in-process botocore hook and the HTTP server."""

@@ -1,0 +1,89 @@
+"""``EmulatorServer``: the HTTP emulator on a loopback port, in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from emulator.config import EmulatorConfig
+from emulator.core import Emulator
+from emulator.engine.clock import WallClock
+from emulator.engine.faults import FaultSet
+from emulator.engine.ledger import Ledger
+from emulator.transports.asgi import create_app
+
+
+class EmulatorServer:
+    """Serve the emulator over HTTP for tests and notebooks.
+
+        with EmulatorServer(seed=7) as server:
+            client = boto3.client("bedrock-runtime", endpoint_url=server.endpoint_url)
+
+    ``port=0`` picks a free port. ``speed`` runs simulated time faster than real time.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+        speed: float = 1.0,
+        log_level: str = "warning",
+    ) -> None:
+        self.emulator = Emulator(config, clock=WallClock(speed), seed=seed)
+        self.host = host
+        self._port = port
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.emulator),
+                host=host,
+                port=port,
+                log_level=log_level,
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.emulator.ledger
+
+    @property
+    def faults(self) -> FaultSet:
+        return self.emulator.faults
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._uvicorn.run, name="bedrock-chaos-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator server did not start on {self.host}:{self._port}")
+            time.sleep(0.01)
+        self._port = self._uvicorn.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
