@@ -1,0 +1,90 @@
+"""Fixtures shared by the project's tests: real boto3 clients against both doors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from emulator import EmulatorServer, mock_bedrock
+from emulator.core import Emulator
+from emulator.engine.faults import FaultSet
+from emulator.engine.ledger import Ledger
+
+SEED = 1234
+LLAMA_70B = "meta.llama3-1-70b-instruct-v1:0"
+CLAUDE_HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+# HTTP tests run simulated time this many times faster than real time, so a 2 s answer takes 40 ms.
+HTTP_SPEED = 50.0
+
+
+def make_client(endpoint_url: str | None = None, *, retry_mode: str = "standard",
+                max_attempts: int | None = None, **config: Any) -> Any:
+    retries: dict[str, Any] = {"mode": retry_mode}
+    if max_attempts is not None:
+        retries["total_max_attempts"] = max_attempts
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries=retries, **config),
+    )
+
+
+@dataclass
+class Door:
+    """One way into the emulator, as a test sees it."""
+
+    name: str
+    emulator: Emulator
+    endpoint_url: str | None
+
+    def client(self, **kwargs: Any) -> Any:
+        return make_client(self.endpoint_url, **kwargs)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.emulator.ledger
+
+    @property
+    def faults(self) -> FaultSet:
+        return self.emulator.faults
+
+
+@pytest.fixture
+def mock() -> Iterator[Any]:
+    with mock_bedrock(seed=SEED) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed=SEED, speed=HTTP_SPEED) as srv:
+        yield srv
+
+
+@pytest.fixture
+def http_door(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Door:
+    server.emulator.reset()
+    # botocore's retry back-off would sleep for real; the attempts still happen, only faster.
+    # Only botocore's own name for the time module is replaced, never the global one.
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _s: None, time=time.time))
+    return Door("http", server.emulator, server.endpoint_url)
+
+
+@pytest.fixture(params=["in-process", "http"])
+def door(request: pytest.FixtureRequest) -> Door:
+    if request.param == "in-process":
+        handle = request.getfixturevalue("mock")
+        return Door("in-process", handle.emulator, None)
+    return request.getfixturevalue("http_door")
