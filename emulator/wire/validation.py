@@ -142,8 +142,10 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str], sensitive: 
     if not _TYPE_CHECKS.get(shape.type_name, lambda v: True)(value):
         problems.append(type_problem(path, shape))
         return
-    prefix = _prefix(value, path, shape, sensitive)
-    problems.extend(f"{prefix} failed to satisfy constraint: {c}" for c in _constraints(shape, value))
+    violated = _constraints(shape, value)
+    # The echoed value is rendered only when there is something to report (the common path is clean).
+    prefix = _prefix(value, path, shape, sensitive) if violated or shape.type_name == "map" else ""
+    problems.extend(f"{prefix} failed to satisfy constraint: {c}" for c in violated)
     if shape.type_name == "structure":
         _check_structure(shape, value, path, problems, sensitive)
     elif shape.type_name == "list":
