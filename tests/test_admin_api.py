@@ -1,0 +1,60 @@
+"""The admin API under /_emulator/: faults over HTTP reach a boto3 client; bad input is refused."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.conftest import LLAMA_70B, Door
+
+MESSAGES = [{"role": "user", "content": [{"text": "Is the cap per account?"}]}]
+
+
+def test_fault_posted_over_http_reaches_the_client(http_door: Door) -> None:
+    base = http_door.endpoint_url
+    posted = requests.post(base + "/_emulator/faults", json={"code": "ServiceUnavailableException", "times": 1},
+                           timeout=5)
+    assert posted.status_code == 200
+    assert posted.json()["faults"][0]["code"] == "ServiceUnavailableException"
+    client = http_door.client(max_attempts=1)
+    with pytest.raises(client.exceptions.ServiceUnavailableException) as raised:
+        client.converse(modelId=LLAMA_70B, messages=MESSAGES)
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    # spent after one hit: the next call succeeds
+    assert client.converse(modelId=LLAMA_70B, messages=MESSAGES)["stopReason"] in ("end_turn", "max_tokens")
+    listed = requests.get(base + "/_emulator/faults", timeout=5).json()["faults"]
+    assert listed[0]["hits"] == 1
+    assert requests.delete(base + "/_emulator/faults", timeout=5).json() == {"faults": []}
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"code": "NoSuchException"}, "unknown error code"),
+        ({"code": "ThrottlingException", "at": "sometime"}, "unknown fault point"),
+        ({"code": "ThrottlingException", "probability": 3}, "probability"),
+        ({"code": "ThrottlingException", "colour": "red"}, "colour"),
+        (["ThrottlingException"], "JSON object"),
+    ],
+)
+def test_bad_fault_is_a_validation_error_and_changes_nothing(http_door: Door, body: object, words: str) -> None:
+    base = http_door.endpoint_url
+    response = requests.post(base + "/_emulator/faults", json=body, timeout=5)
+    assert response.status_code == 400
+    assert response.headers["x-amzn-ErrorType"].startswith("ValidationException")
+    assert words in response.json()["message"]
+    assert requests.get(base + "/_emulator/faults", timeout=5).json()["faults"] == []
+
+
+def test_malformed_fault_json_is_refused(http_door: Door) -> None:
+    response = requests.post(http_door.endpoint_url + "/_emulator/faults", data=b"{not json", timeout=5)
+    assert response.status_code == 400
+    assert "Invalid fault" in response.json()["message"]
+
+
+def test_ledger_over_http_matches_python(http_door: Door) -> None:
+    client = http_door.client()
+    client.converse(modelId=LLAMA_70B, messages=MESSAGES, inferenceConfig={"maxTokens": 5})
+    over_http = requests.get(http_door.endpoint_url + "/_emulator/ledger", timeout=5).json()
+    assert over_http["records"] == http_door.ledger.to_dicts()
+    assert over_http["totals"]["outcomes"] == {"ok": 1}
