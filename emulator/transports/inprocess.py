@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
@@ -55,15 +56,19 @@ if (_EVENT, _dispatch) not in botocore.handlers.BUILTIN_HANDLERS:
     botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _dispatch))
 
 
-@functools.cache
+_moto_silenced = False
+
+
 def _silence_moto_for_bedrock() -> None:
     """Inside moto's ``mock_aws`` its generic ``before-send`` handler also runs, and raises
     NotImplementedError for Converse. Make it stand aside for Bedrock Runtime while one of our
-    mocks is active; it keeps mocking every other service."""
-    try:
-        from moto.core.botocore_stubber import BotocoreStubber
-    except ImportError:
+    mocks is active; it keeps mocking every other service. (Checked on every call, because moto
+    may be imported after our first request.)"""
+    global _moto_silenced
+    if _moto_silenced or "moto.core.botocore_stubber" not in sys.modules:
         return
+    from moto.core.botocore_stubber import BotocoreStubber
+
     original = BotocoreStubber.process_request
 
     def process_request(self: Any, request: Any) -> Any:
@@ -72,6 +77,7 @@ def _silence_moto_for_bedrock() -> None:
         return original(self, request)
 
     BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
+    _moto_silenced = True
 
 
 class _Raw(io.RawIOBase):
@@ -131,6 +137,9 @@ class BedrockMock:
 
     def patch_client(self, client: Any) -> Any:
         """Hook a client created before the mock started (newer clients need nothing)."""
+        # Idempotent: a client made after ``emulator`` was imported already has the handler, and
+        # botocore calls a twice-registered handler twice (two engine calls per request).
+        client.meta.events.unregister(_EVENT, _dispatch)
         client.meta.events.register(_EVENT, _dispatch)
         return client
 
@@ -188,7 +197,10 @@ class BedrockMock:
             body = body.read()
         if isinstance(body, str):
             body = body.encode("utf-8")
-        wire = wire_request(request.method, request.url, Headers(dict(request.headers.items())), body or b"")
+        # botocore's prepared headers hold bytes values (what it writes to the socket); decode them
+        # as an HTTP server does, so header-bound members (contentType, accept, ...) parse as strings.
+        headers = Headers([(k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in request.headers.items()])
+        wire = wire_request(request.method, request.url, headers, body or b"")
         clock = self.clock
         exchange = self.emulator.begin(wire)
         clock.settle(lambda: exchange.ready)
