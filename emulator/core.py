@@ -192,9 +192,13 @@ class Emulator:
             headers.append(("X-Amzn-Bedrock-Content-Type", "application/json"))
         frames: list[Frame] = []
         content_sent = 0
+        # An answer with fewer content events than the fault's after_events breaks after its last one.
+        content_total = sum(event.content for event in events)
+        break_after = min(outcome.stream_break_after, content_total)
         for event in events:
             at = min(outcome.first_byte_at + event.tokens * outcome.token_interval_s, outcome.finished_at)
-            if outcome.stream_error is not None and event.content and content_sent >= outcome.stream_break_after:
+            breaks_here = event.content or content_sent == content_total
+            if outcome.stream_error is not None and breaks_here and content_sent >= break_after:
                 frames.append(Frame(at, _stream_error_frame(op, outcome.stream_error)))
                 break
             frames.append(Frame(at, _event_bytes(event)))
