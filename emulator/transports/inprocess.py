@@ -80,6 +80,18 @@ def _silence_moto_for_bedrock() -> None:
     _moto_silenced = True
 
 
+def _session_id(session: Any) -> int | None:
+    return None if session is None else id(session._session)
+
+
+# The boto3 default session that existed when the hook was registered (if any) never got it.
+_stale_default_session = _session_id(sys.modules["boto3"].DEFAULT_SESSION) if "boto3" in sys.modules else None
+
+
+def _predates_hook(session: Any) -> bool:
+    return session is not None and _session_id(session) == _stale_default_session
+
+
 class _Raw(io.RawIOBase):
     """What botocore reads a response from: ``read()`` for bodies, ``stream()`` for frames.
     Frames are handed over when their engine time comes (at once on a virtual clock)."""
@@ -150,9 +162,12 @@ class BedrockMock:
         for key, value in _FAKE_ENV.items():
             self._saved_env[key] = os.environ.get(key)
             os.environ.setdefault(key, value)
-        # boto3's default session may predate our handler: make the next client build a new one.
+        # A default session made before this module was imported lacks our handler: have the next
+        # client build a new one. Later sessions have it, and reusing them keeps clients cheap.
         self._saved_session = boto3.DEFAULT_SESSION
-        boto3.DEFAULT_SESSION = None
+        self._replaced_session = _predates_hook(boto3.DEFAULT_SESSION)
+        if self._replaced_session:
+            boto3.DEFAULT_SESSION = None
         if self._patch_client_time and isinstance(self.clock, VirtualClock):
             patcher = self.clock.patch_botocore()
             patcher.__enter__()
@@ -169,7 +184,8 @@ class BedrockMock:
                 _active.remove(self)
         while self._stack:
             self._stack.pop().__exit__(None, None, None)
-        boto3.DEFAULT_SESSION = self._saved_session
+        if self._replaced_session:
+            boto3.DEFAULT_SESSION = self._saved_session
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
