@@ -206,6 +206,32 @@ class Emulator:
         return WireResponse(200, headers, frames=frames, ready_at=outcome.first_byte_at)
 
 
+class EmulatorHandle:
+    """What every door hands its user: the emulator's ledger, faults, clock and config."""
+
+    emulator: Emulator
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.emulator.ledger
+
+    @property
+    def faults(self) -> FaultSet:
+        return self.emulator.faults
+
+    @property
+    def clock(self) -> Clock:
+        return self.emulator.clock
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.emulator.config
+
+    def reset(self) -> None:
+        """Forget the ledger, the warm containers, the faults and the account bucket."""
+        self.emulator.reset()
+
+
 def _base_headers(request_id: str) -> list[tuple[str, str]]:
     return [("x-amzn-RequestId", request_id)]
 

@@ -13,9 +13,7 @@ import pytest
 from botocore.config import Config
 
 from emulator import EmulatorServer, mock_bedrock
-from emulator.core import Emulator
-from emulator.engine.faults import FaultSet
-from emulator.engine.ledger import Ledger
+from emulator.core import Emulator, EmulatorHandle
 
 SEED = 1234
 LLAMA_70B = "meta.llama3-1-70b-instruct-v1:0"
@@ -40,7 +38,7 @@ def make_client(endpoint_url: str | None = None, *, retry_mode: str = "standard"
 
 
 @dataclass
-class Door:
+class Door(EmulatorHandle):
     """One way into the emulator, as a test sees it."""
 
     name: str
@@ -50,13 +48,6 @@ class Door:
     def client(self, **kwargs: Any) -> Any:
         return make_client(self.endpoint_url, **kwargs)
 
-    @property
-    def ledger(self) -> Ledger:
-        return self.emulator.ledger
-
-    @property
-    def faults(self) -> FaultSet:
-        return self.emulator.faults
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ import botocore.handlers
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HeadersDict
 
 from emulator.config import EmulatorConfig
-from emulator.core import Emulator, wire_request
+from emulator.core import Emulator, EmulatorHandle, wire_request
 from emulator.engine.clock import Clock, VirtualClock, WallClock
-from emulator.engine.faults import FaultSet
-from emulator.engine.ledger import Ledger
 from emulator.wire.exchange import Headers, WireResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,7 +116,7 @@ class _Raw(io.RawIOBase):
             yield frame.data
 
 
-class BedrockMock:
+class BedrockMock(EmulatorHandle):
     """The handle ``mock_bedrock`` yields: the emulator, its ledger, faults and clock."""
 
     def __init__(self, emulator: Emulator, patch_client_time: bool = True) -> None:
@@ -126,26 +124,6 @@ class BedrockMock:
         self._patch_client_time = patch_client_time
         self._saved_env: dict[str, str | None] = {}
         self._stack: list[Any] = []
-
-    # -- what users reach for ---------------------------------------------------------------
-    @property
-    def ledger(self) -> Ledger:
-        return self.emulator.ledger
-
-    @property
-    def faults(self) -> FaultSet:
-        return self.emulator.faults
-
-    @property
-    def clock(self) -> Clock:
-        return self.emulator.clock
-
-    @property
-    def config(self) -> EmulatorConfig:
-        return self.emulator.config
-
-    def reset(self) -> None:
-        self.emulator.reset()
 
     def patch_client(self, client: Any) -> Any:
         """Hook a client created before the mock started (newer clients need nothing)."""

@@ -9,14 +9,12 @@ from typing import Any
 import uvicorn
 
 from emulator.config import EmulatorConfig
-from emulator.core import Emulator
+from emulator.core import Emulator, EmulatorHandle
 from emulator.engine.clock import WallClock
-from emulator.engine.faults import FaultSet
-from emulator.engine.ledger import Ledger
 from emulator.transports.asgi import create_app
 
 
-class EmulatorServer:
+class EmulatorServer(EmulatorHandle):
     """Serve the emulator over HTTP for tests and notebooks.
 
         with EmulatorServer(seed=7) as server:
@@ -49,14 +47,6 @@ class EmulatorServer:
             )
         )
         self._thread: threading.Thread | None = None
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.emulator.ledger
-
-    @property
-    def faults(self) -> FaultSet:
-        return self.emulator.faults
 
     @property
     def port(self) -> int:
