@@ -30,8 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulator import mock_bedrock
-from emulator.core import STREAM_CONTENT_TYPE, Emulator, wire_request
+from emulator.core import Emulator, wire_request
 from emulator.engine.tokens import count_tokens
+from emulator.operations.inference import STREAM_CONTENT_TYPE
 from emulator.wire.eventstream import encode_frame, error_frame, event_frame, exception_frame
 from emulator.wire.exchange import WireResponse
 

@@ -1,0 +1,129 @@
+"""The model operations: Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream,
+CountTokens. They go through the engine (admission, fleet, latency, generator, ledger)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+from emulator.catalog import ModelSpec
+from emulator.codecs import codec_for, converse
+from emulator.codecs.stream import StreamEvent
+from emulator.engine.engine import Call, Invocation
+from emulator.operations.base import Exchange, base_headers, error_response, json_response
+from emulator.wire import service
+from emulator.wire.errors import INVALID_MODEL, BedrockError, validation
+from emulator.wire.eventstream import error_frame, event_frame, exception_frame
+from emulator.wire.exchange import Frame, WireResponse
+
+if TYPE_CHECKING:
+    from emulator.core import Emulator
+
+OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream", "CountTokens")
+STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
+STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+
+
+def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchange:
+    model = emulator.catalog.resolve(params["modelId"])
+    if model is None:
+        raise validation(INVALID_MODEL)
+    call = emulator.engine.submit(_invocation(operation, params, model))
+    return Exchange(call, lambda: render(call))
+
+
+def _invocation(operation: str, params: dict[str, Any], model: ModelSpec) -> Invocation:
+    model_id = params["modelId"]
+    if operation == "CountTokens":
+        return Invocation(operation, model_id, model, _count_tokens(params["input"], model), generates=False)
+    if operation in ("Converse", "ConverseStream"):
+        prompt = converse.parse(params, model)
+    else:
+        prompt = codec_for(model).parse(params.get("body", b""), model)
+    return Invocation(
+        operation,
+        model_id,
+        model,
+        input_tokens=prompt.input_tokens(),
+        max_tokens=prompt.max_tokens or model.max_output_tokens,
+        temperature=1.0 if prompt.temperature is None else prompt.temperature,
+        prompt_digest=prompt.digest(),
+        streaming=operation in STREAMING,
+    )
+
+
+def _count_tokens(count_input: dict[str, Any], model: ModelSpec) -> int:
+    if "converse" in count_input:
+        return converse.count_input(count_input["converse"])
+    return codec_for(model).parse(count_input["invokeModel"]["body"], model).input_tokens()
+
+
+def render(call: Call) -> WireResponse:
+    outcome = call.outcome
+    assert outcome is not None
+    if outcome.error is not None:
+        return error_response(outcome.error, call.request_id, at=outcome.respond_at)
+    op = call.invocation.operation
+    if op == "CountTokens":
+        return json_response(call.request_id, {"inputTokens": call.record.input_tokens}, outcome.respond_at)
+    if op == "Converse":
+        return json_response(call.request_id, converse.response(call), outcome.respond_at)
+    if op == "ConverseStream":
+        return _stream(call, converse.stream_events(call))
+    codec = codec_for(call.invocation.model)
+    if op == "InvokeModel":
+        return _invoke_response(call, codec.response(call))
+    return _stream(call, codec.stream_chunks(call))
+
+
+def _invoke_response(call: Call, body: dict[str, Any]) -> WireResponse:
+    outcome = call.outcome
+    assert outcome is not None
+    data = json.dumps(body).encode("utf-8")
+    response = WireResponse(200, base_headers(call.request_id), data, ready_at=outcome.respond_at)
+    response.headers += [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("X-Amzn-Bedrock-Input-Token-Count", str(call.record.input_tokens)),
+        ("X-Amzn-Bedrock-Output-Token-Count", str(outcome.output_tokens)),
+        ("X-Amzn-Bedrock-Invocation-Latency", str(max(1, round(call.record.latency_s * 1000)))),
+    ]
+    return response
+
+
+def _stream(call: Call, events: list[StreamEvent]) -> WireResponse:
+    outcome = call.outcome
+    assert outcome is not None
+    op = call.invocation.operation
+    headers = base_headers(call.request_id) + [("Content-Type", STREAM_CONTENT_TYPE)]
+    if op == "InvokeModelWithResponseStream":
+        headers.append(("X-Amzn-Bedrock-Content-Type", "application/json"))
+    frames: list[Frame] = []
+    content_sent = 0
+    # An answer with fewer content events than the fault's after_events breaks after its last one.
+    content_total = sum(event.content for event in events)
+    break_after = min(outcome.stream_break_after, content_total)
+    for event in events:
+        at = min(outcome.first_byte_at + event.tokens * outcome.token_interval_s, outcome.finished_at)
+        breaks_here = event.content or content_sent == content_total
+        if outcome.stream_error is not None and breaks_here and content_sent >= break_after:
+            frames.append(Frame(at, _stream_error_frame(op, outcome.stream_error)))
+            break
+        frames.append(Frame(at, _event_bytes(event)))
+        content_sent += event.content
+    return WireResponse(200, headers, frames=frames, ready_at=outcome.first_byte_at)
+
+
+def _event_bytes(event: StreamEvent) -> bytes:
+    if event.event_type == "chunk":
+        payload = json.dumps(event.payload, separators=(",", ":")).encode("utf-8")
+        return event_frame("chunk", {"bytes": base64.b64encode(payload).decode("ascii")})
+    return event_frame(event.event_type, event.payload)
+
+
+def _stream_error_frame(operation: str, error: BedrockError) -> bytes:
+    member = service.stream_exception_members(operation).get(error.code)
+    if member is None:  # not a member of this stream's union: an unmodeled error frame
+        return error_frame(error.code, error.message)
+    return exception_frame(member, error.message)
