@@ -38,6 +38,7 @@ class Invocation:
     prompt_digest: bytes = b""
     streaming: bool = False
     generates: bool = True  # False for CountTokens: no model run, no fleet
+    embedding: bool = False  # an embedding model: prefill only, no output tokens
 
 
 @dataclass
@@ -185,7 +186,10 @@ class Engine:
         seed, seq = self.config.seed, record.sequence
         # At temperature 0 the length, like the text, follows from the prompt alone.
         length_rng = self._lengths if inv.temperature > 0 else request_rng(seed, 0, inv.prompt_digest, 0)
-        tokens, stop = draw_length(length_rng, out.median_tokens, out.length_sigma, inv.max_tokens)
+        if inv.embedding:
+            tokens, stop = 0, "end_turn"
+        else:
+            tokens, stop = draw_length(length_rng, out.median_tokens, out.length_sigma, inv.max_tokens)
 
         def text() -> list[str]:
             return render_text(request_rng(seed, seq, inv.prompt_digest, inv.temperature), tokens)
