@@ -1,10 +1,13 @@
-"""The ``bedrock-chaos`` command line: ``serve``, ``demo`` and ``schema``."""
+"""The ``bedrock-chaos`` command line: ``serve``, ``demo``, ``models`` and ``schema``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
+
+import yaml
 
 from emulator.config import EmulatorConfig
 
@@ -35,9 +38,33 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run(_config(args))
 
 
+def file_schema() -> dict[str, Any]:
+    """The JSON schema of a config *file*: every key optional, since a file is merged over the
+    embedded profile and names only what it changes."""
+
+    def relax(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: relax(v) for k, v in node.items() if k != "required"}
+        if isinstance(node, list):
+            return [relax(v) for v in node]
+        return node
+
+    return relax(EmulatorConfig.model_json_schema())
+
+
 def _schema(_: argparse.Namespace) -> int:
-    json.dump(EmulatorConfig.model_json_schema(), sys.stdout, indent=2)
+    json.dump(file_schema(), sys.stdout, indent=2)
     print()
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from emulator.catalog import Catalog
+
+    print(f"{'model id':<48s} {'family':<14s} {'size':<7s} {'max out':>8s} {'context':>9s}")
+    for spec in sorted(Catalog(_config(args)), key=lambda m: m.model_id):
+        print(f"{spec.model_id:<48s} {spec.family:<14s} {spec.size_class:<7s} "
+              f"{spec.max_output_tokens:>8,d} {spec.context_window:>9,d}")
     return 0
 
 
@@ -65,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON schema of the config file")
     schema.set_defaults(run=_schema)
+
+    models = commands.add_parser("models", help="list the model ids the emulator serves")
+    common(models)
+    models.set_defaults(run=_models)
     return parser
 
 
@@ -72,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (OSError, ValueError) as error:  # a bad config file or an unusable port
-        print(f"bedrock-chaos: {error}", file=sys.stderr)
+    except (OSError, ValueError, yaml.YAMLError) as error:  # a bad config file or an unusable port
+        where = f"{args.config}: " if getattr(args, "config", None) else ""
+        print(f"bedrock-chaos: {where}{error}", file=sys.stderr)
         return 2
 
 

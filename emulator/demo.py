@@ -137,9 +137,10 @@ def burst_check(config: EmulatorConfig, out: Print, rate: int = 8000, seconds: i
     for s in range(seconds):
         out(f"   {s:6d}   {offered[s]:7,d}   {accepted[s]:8,d}   {offered[s] - accepted[s]:9,d}")
     total_ok = sum(accepted.values())
+    burst = config.account.burst
     out(
-        f"   accepted {total_ok / seconds:,.0f}/s on average (cap {cap:,.0f}/s); "
-        f"{seconds} simulated seconds took {real:.1f} s of real time"
+        f"   accepted {total_ok / seconds:,.0f}/s on average: the cap of {cap:,.0f}/s plus the bucket's "
+        f"initial depth of {burst:,.0f} in second 0; {seconds} simulated seconds took {real:.1f} s of real time"
     )
     return emulator.ledger
 

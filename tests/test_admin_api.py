@@ -58,3 +58,26 @@ def test_ledger_over_http_matches_python(http_door: Door) -> None:
     over_http = requests.get(http_door.endpoint_url + "/_emulator/ledger", timeout=5).json()
     assert over_http["records"] == http_door.ledger.to_dicts()
     assert over_http["totals"]["outcomes"] == {"ok": 1}
+
+
+def test_a_listed_fault_can_be_posted_back(http_door: Door) -> None:
+    base = http_door.endpoint_url
+    requests.post(base + "/_emulator/faults", json={"code": "ThrottlingException", "times": 3}, timeout=5)
+    listed = requests.get(base + "/_emulator/faults", timeout=5).json()["faults"]
+    requests.delete(base + "/_emulator/faults", timeout=5)
+    again = requests.post(base + "/_emulator/faults", json=listed[0], timeout=5)
+    assert again.status_code == 200
+    assert again.json()["faults"][0]["times"] == 3
+
+
+def test_a_misspelled_fault_field_is_named(http_door: Door) -> None:
+    response = requests.post(http_door.endpoint_url + "/_emulator/faults",
+                             json={"code": "ThrottlingException", "probabilty": 0.5}, timeout=5)
+    assert response.status_code == 400
+    assert "unknown field(s) probabilty" in response.json()["message"]
+
+
+def test_server_client_helper_talks_to_the_server(server) -> None:
+    server.reset()
+    reply = server.client(retries={"total_max_attempts": 1}).converse(modelId=LLAMA_70B, messages=MESSAGES)
+    assert reply["usage"]["inputTokens"] == server.ledger.records[-1].input_tokens

@@ -109,3 +109,32 @@ def test_demo_runs_the_main_job() -> None:
     accepted = [int(row[2].replace(",", "")) for row in burst[1:]]
     assert accepted and all(abs(a - 5000) <= 100 for a in accepted)  # the cap, within 2%
     assert "Token usage and cost" in out and "$" in out
+
+
+def test_malformed_yaml_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("account: {requests_per_second: 5\n")
+    result = _cli("demo", "--config", str(config), timeout=60)
+    assert result.returncode == 2
+    assert str(config) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_readme_example_config_passes_the_published_schema_and_loads(tmp_path: Path) -> None:
+    import jsonschema
+    import yaml
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## Configuration", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    schema = json.loads(_cli("schema", timeout=60).stdout)
+    jsonschema.validate(yaml.safe_load(block), schema)
+    path = tmp_path / "readme.yaml"
+    path.write_text(block)
+    from emulator.config import EmulatorConfig
+
+    assert EmulatorConfig.from_yaml(path).seed == yaml.safe_load(block)["seed"]
+
+
+def test_models_lists_the_catalogue() -> None:
+    result = _cli("models", timeout=60)
+    assert result.returncode == 0
+    assert LLAMA_70B in result.stdout and "anthropic.claude-3-haiku-20240307-v1:0" in result.stdout

@@ -143,10 +143,7 @@ def create_app(emulator: Emulator) -> Starlette:
             emulator.faults.clear()
         elif request.method == "POST":
             try:
-                spec = json.loads(await request.body())
-                if not isinstance(spec, dict):
-                    raise TypeError("a fault is a JSON object, e.g. {\"code\": \"ThrottlingException\"}")
-                emulator.faults.add(Fault(**spec))
+                emulator.faults.add(_fault_from_json(await request.body()))
             except (ValueError, TypeError) as error:
                 return _admin_error(f"Invalid fault: {error}")
         return JSONResponse({"faults": [_fault_dict(f) for f in emulator.faults]})
@@ -184,3 +181,18 @@ def _headers(response: WireResponse) -> dict[str, str]:
 
 def _fault_dict(fault: Fault) -> dict:
     return dataclasses.asdict(fault)
+
+
+_FAULT_FIELDS = {f.name for f in dataclasses.fields(Fault) if f.init}
+
+
+def _fault_from_json(raw: bytes) -> Fault:
+    """A Fault from a POSTed object; what GET returns can be POSTed back (``hits`` is ignored)."""
+    spec = json.loads(raw)
+    if not isinstance(spec, dict):
+        raise TypeError('a fault is a JSON object, e.g. {"code": "ThrottlingException"}')
+    spec.pop("hits", None)
+    unknown = sorted(set(spec) - _FAULT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown field(s) {', '.join(unknown)}; a fault has {', '.join(sorted(_FAULT_FIELDS))}")
+    return Fault(**spec)

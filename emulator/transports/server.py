@@ -56,6 +56,23 @@ class EmulatorServer(EmulatorHandle):
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def client(self, **config: Any) -> Any:
+        """A boto3 ``bedrock-runtime`` client for this server (dummy credentials, us-east-1).
+
+        Keyword arguments go to ``botocore.config.Config``, e.g. ``retries={"mode": "legacy"}``.
+        """
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(**config),
+        )
+
     def start(self, timeout: float = 10.0) -> EmulatorServer:
         self._thread = threading.Thread(target=self._uvicorn.run, name="bedrock-chaos-server", daemon=True)
         self._thread.start()
