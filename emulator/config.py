@@ -41,6 +41,12 @@ class FleetConfig(_Strict):
 class FrontDoorConfig(_Strict):
     error_latency_s: float = Field(ge=0)
     count_tokens_latency_s: float = Field(ge=0)
+    retry_after_ms: int | None = Field(
+        default=None, ge=0, description="Send x-amz-retry-after on throttles (the real service does not)."
+    )
+    stream_padding: bool = Field(
+        default=True, description="Add the random-length 'p' field real Bedrock puts on ConverseStream events."
+    )
 
 
 class LatencyClass(_Strict):

@@ -19,7 +19,7 @@ from emulator.operations import HANDLERS
 from emulator.operations.base import Exchange, error_response
 from emulator.wire import service
 from emulator.wire.errors import BedrockError, validation
-from emulator.wire.exchange import Headers, WireRequest
+from emulator.wire.exchange import Headers, WireRequest, WireResponse
 from emulator.wire.request_parser import RequestParseError, parse_request
 from emulator.wire.validation import validate_params, validation_message
 
@@ -58,9 +58,13 @@ class Emulator:
         with self.clock.lock:
             self.clock.sync()
             try:
-                return self._begin(request)
+                exchange = self._begin(request)
             except BedrockError as error:
-                return self._refused(request, error)
+                exchange = self._refused(request, error)
+        retry_after = self.config.front_door.retry_after_ms
+        if retry_after is not None:
+            exchange = _with_retry_after(exchange, retry_after)
+        return exchange
 
     def _begin(self, request: WireRequest) -> Exchange:
         found = service.match_route(request.method, request.path)
@@ -91,6 +95,19 @@ class Emulator:
         record = self.engine.record_refusal(request.operation, request.model_id, error.code)
         response = error_response(error, record.request_id, at=self.clock.now)
         return Exchange(None, lambda: response)
+
+
+def _with_retry_after(exchange: Exchange, retry_after_ms: int) -> Exchange:
+    """Throttled responses carry ``x-amz-retry-after`` (milliseconds), when the config asks."""
+    render = exchange.render
+
+    def rendered() -> WireResponse:
+        response = render()
+        if response.status == 429:
+            response.headers.append(("x-amz-retry-after", str(retry_after_ms)))
+        return response
+
+    return Exchange(exchange.call, rendered)
 
 
 class EmulatorHandle:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import string
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.catalog import ModelSpec
@@ -30,7 +33,7 @@ def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchan
     if model is None:
         raise validation(INVALID_MODEL)
     call = emulator.engine.submit(_invocation(operation, params, model))
-    return Exchange(call, lambda: render(call))
+    return Exchange(call, lambda: render(call, padding=emulator.config.front_door.stream_padding))
 
 
 def _invocation(operation: str, params: dict[str, Any], model: ModelSpec) -> Invocation:
@@ -59,7 +62,7 @@ def _count_tokens(count_input: dict[str, Any], model: ModelSpec) -> int:
     return codec_for(model).parse(count_input["invokeModel"]["body"], model).input_tokens()
 
 
-def render(call: Call) -> WireResponse:
+def render(call: Call, padding: bool = False) -> WireResponse:
     outcome = call.outcome
     assert outcome is not None
     if outcome.error is not None:
@@ -70,7 +73,7 @@ def render(call: Call) -> WireResponse:
     if op == "Converse":
         return json_response(call.request_id, converse.response(call), outcome.respond_at)
     if op == "ConverseStream":
-        return _stream(call, converse.stream_events(call))
+        return _stream(call, converse.stream_events(call), padding)
     codec = codec_for(call.invocation.model)
     if op == "InvokeModel":
         return _invoke_response(call, codec.response(call))
@@ -92,9 +95,10 @@ def _invoke_response(call: Call, body: dict[str, Any]) -> WireResponse:
     return response
 
 
-def _stream(call: Call, events: list[StreamEvent]) -> WireResponse:
+def _stream(call: Call, events: list[StreamEvent], padding: bool = False) -> WireResponse:
     outcome = call.outcome
     assert outcome is not None
+    pad = _padding(call.request_id) if padding else None
     op = call.invocation.operation
     headers = base_headers(call.request_id) + [("Content-Type", STREAM_CONTENT_TYPE)]
     if op == "InvokeModelWithResponseStream":
@@ -110,12 +114,24 @@ def _stream(call: Call, events: list[StreamEvent]) -> WireResponse:
         if outcome.stream_error is not None and breaks_here and content_sent >= break_after:
             frames.append(Frame(at, _stream_error_frame(op, outcome.stream_error)))
             break
-        frames.append(Frame(at, _event_bytes(event)))
+        frames.append(Frame(at, _event_bytes(event, pad)))
         content_sent += event.content
     return WireResponse(200, headers, frames=frames, ready_at=outcome.first_byte_at)
 
 
-def _event_bytes(event: StreamEvent) -> bytes:
+_PAD_ALPHABET = string.ascii_letters + string.digits
+
+
+def _padding(request_id: str) -> Callable[[], str]:
+    """Real Bedrock pads each ConverseStream event with ``"p": "abcdefgh..."`` of random length
+    (a prefix of a-zA-Z0-9), so payload sizes do not reveal token lengths; clients ignore it."""
+    rng = random.Random(request_id)
+    return lambda: _PAD_ALPHABET[: rng.randint(1, len(_PAD_ALPHABET))]
+
+
+def _event_bytes(event: StreamEvent, pad: Callable[[], str] | None = None) -> bytes:
+    if pad is not None and event.event_type != "chunk":
+        return event_frame(event.event_type, {**event.payload, "p": pad()})
     if event.event_type == "chunk":
         payload = json.dumps(event.payload, separators=(",", ":")).encode("utf-8")
         return event_frame("chunk", {"bytes": base64.b64encode(payload).decode("ascii")})

@@ -20,7 +20,8 @@ class EmulatorServer(EmulatorHandle):
         with EmulatorServer(seed=7) as server:
             client = boto3.client("bedrock-runtime", endpoint_url=server.endpoint_url)
 
-    ``port=0`` picks a free port. ``speed`` runs simulated time faster than real time.
+    ``port=0`` picks a free port. ``speed`` runs simulated time faster than real time. ``tls=True``
+    serves HTTPS with a throwaway certificate (``ca_bundle`` is the CA file to trust).
     """
 
     def __init__(
@@ -32,10 +33,15 @@ class EmulatorServer(EmulatorHandle):
         seed: int | None = None,
         speed: float = 1.0,
         log_level: str = "warning",
+        tls: bool = False,
     ) -> None:
         self.emulator = Emulator(config, clock=WallClock(speed), seed=seed)
         self.host = host
         self._port = port
+        self.ca_bundle: str | None = None  # with tls=True: the CA file a client must trust
+        ssl: dict[str, str] = {}
+        if tls:
+            ssl = self._make_certificate()
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.emulator),
@@ -44,6 +50,7 @@ class EmulatorServer(EmulatorHandle):
                 log_level=log_level,
                 access_log=False,
                 lifespan="on",
+                **ssl,
             )
         )
         self._thread: threading.Thread | None = None
@@ -54,7 +61,24 @@ class EmulatorServer(EmulatorHandle):
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ca_bundle else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def _make_certificate(self) -> dict[str, str]:
+        """A throwaway CA and a certificate for the loopback host (HTTPS is what bearer-token
+        auth requires: botocore refuses to send an API key over plain HTTP)."""
+        import tempfile
+
+        import trustme
+
+        folder = tempfile.mkdtemp(prefix="bedrock-chaos-tls-")
+        ca = trustme.CA()
+        cert = ca.issue_cert(self.host, "localhost", "127.0.0.1")
+        self.ca_bundle = f"{folder}/ca.pem"
+        ca.cert_pem.write_to_path(self.ca_bundle)
+        cert.private_key_pem.write_to_path(f"{folder}/key.pem")
+        cert.cert_chain_pems[0].write_to_path(f"{folder}/cert.pem")
+        return {"ssl_certfile": f"{folder}/cert.pem", "ssl_keyfile": f"{folder}/key.pem"}
 
     def client(self, **config: Any) -> Any:
         """A boto3 ``bedrock-runtime`` client for this server (dummy credentials, us-east-1).
@@ -70,6 +94,7 @@ class EmulatorServer(EmulatorHandle):
             endpoint_url=self.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            verify=self.ca_bundle,
             config=Config(**config),
         )
 

@@ -1,0 +1,96 @@
+"""Wire details real clients meet: stream padding, x-amz-retry-after, bearer-token auth."""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.eventstream import EventStreamBuffer
+
+from emulator import EmulatorConfig, EmulatorServer, mock_bedrock
+from emulator.core import Emulator, wire_request
+from tests.conftest import LLAMA_70B, Door, make_client
+
+MESSAGES = [{"role": "user", "content": [{"text": "Pad this, please."}]}]
+ALPHABET = string.ascii_letters + string.digits
+
+
+def _stream_payloads(config: EmulatorConfig) -> list[dict[str, Any]]:
+    client = make_client()
+    request = client._serializer.serialize_to_request(  # the exact bytes boto3 would send
+        {"modelId": LLAMA_70B, "messages": MESSAGES}, client.meta.service_model.operation_model("ConverseStream")
+    )
+    emulator = Emulator(config)
+    url = "https://bedrock-runtime.us-east-1.amazonaws.com" + request["url_path"]
+    exchange = emulator.begin(wire_request("POST", url, request["headers"], request["body"]))
+    emulator.clock.settle(lambda: exchange.ready)
+    buffer = EventStreamBuffer()
+    for frame in exchange.render().frames or []:
+        buffer.add_data(frame.data)
+    return [json.loads(message.payload) for message in buffer]
+
+
+def test_converse_stream_events_carry_random_length_padding() -> None:
+    payloads = _stream_payloads(EmulatorConfig())
+    pads = [p["p"] for p in payloads]
+    assert len(pads) == len(payloads) >= 5
+    assert all(ALPHABET.startswith(pad) and pad for pad in pads)
+    assert len(set(map(len, pads))) > 1  # random length, not a constant
+
+
+def test_padding_can_be_switched_off() -> None:
+    payloads = _stream_payloads(EmulatorConfig().replace(front_door={"stream_padding": False}))
+    assert all("p" not in p for p in payloads)
+
+
+def test_boto3_ignores_the_padding(door: Door) -> None:
+    events = list(door.client().converse_stream(modelId=LLAMA_70B, messages=MESSAGES)["stream"])
+    assert all("p" not in next(iter(e.values())) for e in events)
+    assert "metadata" in events[-1]
+
+
+@pytest.mark.parametrize("retry_after_ms", [None, 750])
+def test_throttles_carry_retry_after_only_when_configured(retry_after_ms: int | None) -> None:
+    config = EmulatorConfig().replace(front_door={"retry_after_ms": retry_after_ms})
+    with mock_bedrock(config=config) as bedrock:
+        bedrock.faults.inject("ThrottlingException", times=1)
+        client = make_client(max_attempts=1)
+        with pytest.raises(client.exceptions.ThrottlingException) as raised:
+            client.converse(modelId=LLAMA_70B, messages=MESSAGES)
+    headers = raised.value.response["ResponseMetadata"]["HTTPHeaders"]
+    expected = None if retry_after_ms is None else str(retry_after_ms)
+    assert headers.get("x-amz-retry-after") == expected
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(seed=5, speed=50, tls=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("door_name", ["in-process", "https"])
+def test_bearer_token_auth_is_accepted(door_name: str, request: pytest.FixtureRequest,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore sends an API key only over HTTPS, so the HTTP door is the TLS server here
+    if door_name == "https":
+        server = request.getfixturevalue("tls_server")
+        door = Door("https", server.emulator, server.endpoint_url)
+        verify = server.ca_bundle
+    else:
+        door = Door("in-process", request.getfixturevalue("mock").emulator, None)
+        verify = None
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-testing")
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=door.endpoint_url,
+                          verify=verify)
+    sent: list[str] = []
+    client.meta.events.register_first(
+        "before-send.bedrock-runtime", lambda request, **_: sent.append(request.headers["Authorization"])
+    )
+    reply = client.converse(modelId=LLAMA_70B, messages=MESSAGES, inferenceConfig={"maxTokens": 5})
+    assert sent and sent[0].startswith(b"Bearer " if isinstance(sent[0], bytes) else "Bearer ")
+    assert reply["usage"]["outputTokens"] <= 5
+    assert door.ledger.records[-1].outcome == "ok"
