@@ -19,7 +19,9 @@ SCHEMA = BodySchema(
         "required": ["anthropic_version", "max_tokens", "messages"],
         "additionalProperties": False,
         "properties": {
-            "anthropic_version": {"type": "string", "enum": ["bedrock-2023-05-31"]},
+            # Bedrock documents "bedrock-2023-05-31"; Anthropic's own SDK sends its API version date
+            # (e.g. "2026-10-21") to Bedrock, so both forms must be accepted.
+            "anthropic_version": {"type": "string", "pattern": r"^(bedrock-)?\d{4}-\d{2}-\d{2}$"},
             "anthropic_beta": {"type": "array", "items": {"type": "string"}},
             "max_tokens": {"type": "integer", "minimum": 1},
             "system": {"type": ["string", "array"], "items": _TEXT_BLOCK},

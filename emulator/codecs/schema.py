@@ -66,6 +66,8 @@ def _word(error: ValidationError) -> list[str]:
         return [f"{where}: {error.instance} is not less or equal to {error.validator_value}"]
     if v == "enum":
         return [f"{where}: {error.instance} is not a valid enum value"]
+    if v == "pattern":
+        return [f"{where}: string [{error.instance}] does not match pattern {error.validator_value}"]
     if v == "minItems":
         return [f"{where}: expected minimum item count: {error.validator_value}, found: {len(error.instance)}"]
     if v == "maxItems":
