@@ -27,8 +27,19 @@ def _serve(args: argparse.Namespace) -> int:
     from emulator.transports.asgi import create_app
 
     emulator = Emulator(_config(args), clock=WallClock(args.speed))
-    print(f"bedrock-chaos: Bedrock Runtime emulator on http://{args.host}:{args.port} (seed {emulator.config.seed})")
-    uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level=args.log_level)
+    ssl: dict[str, str] = {}
+    scheme = "http"
+    if args.tls:
+        from emulator.transports.tls import make_certificate
+
+        cert = make_certificate(args.host)
+        ssl = {"ssl_certfile": cert.certfile, "ssl_keyfile": cert.keyfile}
+        scheme = "https"
+        print(f"bedrock-chaos: TLS with a throwaway certificate; trust it with AWS_CA_BUNDLE={cert.ca_bundle}",
+              flush=True)
+    url = f"{scheme}://{args.host}:{args.port}"
+    print(f"bedrock-chaos: Bedrock Runtime emulator on {url} (seed {emulator.config.seed})", flush=True)
+    uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level=args.log_level, **ssl)
     return 0
 
 
@@ -83,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    serve.add_argument("--tls", action="store_true", help="serve HTTPS (needed for bearer-token API keys)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=_serve)
 

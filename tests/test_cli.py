@@ -138,3 +138,40 @@ def test_models_lists_the_catalogue() -> None:
     result = _cli("models", timeout=60)
     assert result.returncode == 0
     assert LLAMA_70B in result.stdout and "anthropic.claude-3-haiku-20240307-v1:0" in result.stdout
+
+
+def test_serve_tls_accepts_a_bearer_token_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--tls", "--speed", "50",
+         "--log-level", "warning"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        ca_bundle = first.rsplit("AWS_CA_BUNDLE=", 1)[1].strip()
+        assert "https://" in proc.stdout.readline()
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-testing")
+        client = boto3.client("bedrock-runtime", region_name="us-east-1",
+                              endpoint_url=f"https://127.0.0.1:{port}", verify=ca_bundle)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                reply = client.converse(modelId=LLAMA_70B, messages=[{"role": "user", "content": [{"text": "hi"}]}],
+                                        inferenceConfig={"maxTokens": 4})
+                break
+            except Exception:  # the server may still be starting
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert reply["usage"]["outputTokens"] <= 4
+        client.close()  # an idle TLS keep-alive connection would hold up the server's shutdown
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

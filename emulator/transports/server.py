@@ -12,6 +12,7 @@ from emulator.config import EmulatorConfig
 from emulator.core import Emulator, EmulatorHandle
 from emulator.engine.clock import WallClock
 from emulator.transports.asgi import create_app
+from emulator.transports.tls import make_certificate
 
 
 class EmulatorServer(EmulatorHandle):
@@ -41,7 +42,9 @@ class EmulatorServer(EmulatorHandle):
         self.ca_bundle: str | None = None  # with tls=True: the CA file a client must trust
         ssl: dict[str, str] = {}
         if tls:
-            ssl = self._make_certificate()
+            cert = make_certificate(host)
+            self.ca_bundle = cert.ca_bundle
+            ssl = {"ssl_certfile": cert.certfile, "ssl_keyfile": cert.keyfile}
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 create_app(self.emulator),
@@ -63,22 +66,6 @@ class EmulatorServer(EmulatorHandle):
     def endpoint_url(self) -> str:
         scheme = "https" if self.ca_bundle else "http"
         return f"{scheme}://{self.host}:{self.port}"
-
-    def _make_certificate(self) -> dict[str, str]:
-        """A throwaway CA and a certificate for the loopback host (HTTPS is what bearer-token
-        auth requires: botocore refuses to send an API key over plain HTTP)."""
-        import tempfile
-
-        import trustme
-
-        folder = tempfile.mkdtemp(prefix="bedrock-chaos-tls-")
-        ca = trustme.CA()
-        cert = ca.issue_cert(self.host, "localhost", "127.0.0.1")
-        self.ca_bundle = f"{folder}/ca.pem"
-        ca.cert_pem.write_to_path(self.ca_bundle)
-        cert.private_key_pem.write_to_path(f"{folder}/key.pem")
-        cert.cert_chain_pems[0].write_to_path(f"{folder}/cert.pem")
-        return {"ssl_certfile": f"{folder}/cert.pem", "ssl_keyfile": f"{folder}/key.pem"}
 
     def client(self, **config: Any) -> Any:
         """A boto3 ``bedrock-runtime`` client for this server (dummy credentials, us-east-1).
