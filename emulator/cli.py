@@ -72,10 +72,18 @@ def _schema(_: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from emulator.catalog import Catalog
 
-    print(f"{'model id':<48s} {'family':<14s} {'size':<7s} {'max out':>8s} {'context':>9s}")
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    print(f"{'model id':<44s} {'family':<13s} {'size':<6s} {'max out':>7s} {'context':>8s} "
+          f"{'$ in/out per 1M':>16s} {'RPM':>5s} {'TPM':>10s}  notes")
     for spec in sorted(Catalog(_config(args)), key=lambda m: m.model_id):
-        print(f"{spec.model_id:<48s} {spec.family:<14s} {spec.size_class:<7s} "
-              f"{spec.max_output_tokens:>8,d} {spec.context_window:>9,d}")
+        price = f"{money(spec.list_input_per_million)}/{money(spec.list_output_per_million)}"
+        notes = ", ".join(n for n, on in (("profile only", spec.profile_only), ("embedding", spec.embedding),
+                                          (f"burndown {spec.output_burndown}x", spec.output_burndown > 1)) if on)
+        print(f"{spec.model_id:<44s} {spec.family:<13s} {spec.size_class:<6s} {spec.max_output_tokens:>7,d} "
+              f"{spec.context_window:>8,d} {price:>16s} {spec.requests_per_minute or '-':>5} "
+              f"{spec.tokens_per_minute or '-':>10}  {notes}")
     return 0
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints
+
+from emulator.guardrails.policy import ID_PATTERN, GuardrailConfig
 
 SizeClass = Literal["small", "medium", "large"]
 
@@ -30,6 +32,9 @@ class AccountConfig(_Strict):
 class PricingConfig(_Strict):
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    use_list_prices: bool = Field(
+        default=False, description="Bill each catalogue model at its published list price instead of the flat default."
+    )
 
 
 class FleetConfig(_Strict):
@@ -76,6 +81,32 @@ class ModelOverride(_Strict):
     context_window: PositiveInt | None = None
     input_per_million: float | None = Field(default=None, ge=0)
     output_per_million: float | None = Field(default=None, ge=0)
+    profile_only: bool | None = Field(default=None, description="Served only through an inference profile.")
+    requests_per_minute: PositiveInt | None = None
+    tokens_per_minute: PositiveInt | None = None
+    output_burndown: PositiveInt | None = Field(default=None, description="Quota tokens one output token costs.")
+
+
+class AsyncInvokeConfig(_Strict):
+    """Where StartAsyncInvoke jobs write their output, and how quickly the async API answers.
+
+    ``output`` picks the sink once per job, at StartAsyncInvoke:
+
+    * ``auto`` (default): S3 at ``s3_endpoint_url`` if one is set; else moto's S3 while moto's
+      in-process ``mock_aws`` is active; else the local directory. It never reaches AWS's own S3,
+      so a plain ``bedrock-chaos serve`` writes only under ``local_root``;
+    * ``local``: always the local directory, ``s3://bucket/prefix`` -> ``<local_root>/bucket/prefix``;
+    * ``s3``: boto3 S3 at ``s3_endpoint_url``, or, when none is set, AWS's own S3 with the default
+      credential chain: the one setting that can write to real S3, so it must be chosen explicitly.
+    """
+
+    output: Literal["auto", "local", "s3"] = "auto"
+    # None: <system temp dir>/bedrock-chaos/async-invoke, never the working directory (a repo, say).
+    local_root: str | None = None
+    s3_endpoint_url: str | None = Field(default=None, description="e.g. a moto server or LocalStack")
+    api_latency_s: float = Field(
+        default=0.05, ge=0, description="How long Start/Get/ListAsyncInvoke take to answer."
+    )
 
 
 class EmulatorConfig(_Strict):
@@ -87,6 +118,17 @@ class EmulatorConfig(_Strict):
     size_classes: dict[SizeClass, LatencyClass]
     output: OutputConfig
     models: dict[str, ModelOverride] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Identifiers of account resources (application inference profile, imported, provisioned "
+        "or custom-model ARNs, or their short ids) mapped to the model id or profile id that serves them.",
+    )
+    guardrails: dict[Annotated[str, StringConstraints(pattern=ID_PATTERN)], GuardrailConfig] = Field(
+        default_factory=dict,
+        description="Guardrails by id, for ApplyGuardrail and Converse's guardrailConfig; an id not "
+        "named here is answered as AWS answers an unknown one.",
+    )
+    async_invoke: AsyncInvokeConfig = Field(default_factory=AsyncInvokeConfig)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**_merge(_default_profile(), data))

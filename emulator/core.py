@@ -7,6 +7,7 @@ run until the exchange is ready and sends the response at the times the engine d
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 from emulator.catalog import Catalog
@@ -24,6 +25,8 @@ from emulator.wire.request_parser import RequestParseError, parse_request
 from emulator.wire.validation import validate_params, validation_message
 
 __all__ = ["Emulator", "EmulatorHandle", "Exchange", "wire_request"]
+
+log = logging.getLogger("bedrock_chaos")
 
 
 class Emulator:
@@ -61,6 +64,10 @@ class Emulator:
                 exchange = self._begin(request)
             except BedrockError as error:
                 exchange = self._refused(request, error)
+            except Exception:  # a bug of ours must still come back AWS-shaped, never as a dropped call
+                log.exception("bedrock-chaos: internal error on %s %s", request.method, request.path)
+                exchange = self._refused(request, BedrockError("InternalServerException"))
+        exchange = _guarded(exchange, self.clock)
         retry_after = self.config.front_door.retry_after_ms
         if retry_after is not None:
             exchange = _with_retry_after(exchange, retry_after)
@@ -95,6 +102,21 @@ class Emulator:
         record = self.engine.record_refusal(request.operation, request.model_id, error.code)
         response = error_response(error, record.request_id, at=self.clock.now)
         return Exchange(None, lambda: response)
+
+
+def _guarded(exchange: Exchange, clock: Clock) -> Exchange:
+    """Rendering errors become an InternalServerException response too."""
+    render = exchange.render
+
+    def rendered() -> WireResponse:
+        try:
+            return render()
+        except Exception:
+            log.exception("bedrock-chaos: internal error while rendering a response")
+            request_id = exchange.call.request_id if exchange.call else "internal-error"
+            return error_response(BedrockError("InternalServerException"), request_id, at=clock.now)
+
+    return Exchange(exchange.call, rendered)
 
 
 def _with_retry_after(exchange: Exchange, retry_after_ms: int) -> Exchange:

@@ -22,7 +22,7 @@ def test_yaml_file_changes_only_what_it_names(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
         "seed: 7\nfleet:\n  keep_alive_s: 60\nmodels:\n"
-        "  acme.custom-model-v1:0:\n    size_class: small\n    max_output_tokens: 100\n"
+        "  acme.custom-model-v1:0:\n    family: meta\n    size_class: small\n    max_output_tokens: 100\n"
     )
     config = EmulatorConfig.from_yaml(path)
     assert config.seed == 7 and config.fleet.keep_alive_s == 60
@@ -58,3 +58,40 @@ def test_a_list_at_the_top_level_is_refused(tmp_path: Path) -> None:
 def test_replace_merges_nested_changes() -> None:
     config = EmulatorConfig().replace(account={"burst": 10})
     assert config.account.burst == 10 and config.account.requests_per_second == 5000
+
+
+def test_a_misspelt_model_id_is_an_error_not_a_new_model() -> None:
+    config = EmulatorConfig(models={"meta.llama9-70b-instruct-v1:0": {"input_per_million": 1.0}})
+    with pytest.raises(ValueError, match="not in the catalogue"):
+        Catalog(config)
+
+
+def test_catalogue_models_carry_list_prices_quotas_and_profile_rules() -> None:
+    catalog = Catalog(EmulatorConfig())
+    haiku = catalog.resolve("anthropic.claude-3-haiku-20240307-v1:0")
+    sonnet4 = catalog.resolve("us.anthropic.claude-sonnet-4-20250514-v1:0")
+    assert haiku is not None and sonnet4 is not None
+    assert (haiku.list_input_per_million, haiku.list_output_per_million) == (0.25, 1.25)
+    assert (haiku.requests_per_minute, haiku.tokens_per_minute) == (2000, 4_000_000)
+    assert not haiku.profile_only and haiku.output_burndown == 1
+    assert sonnet4.profile_only and sonnet4.output_burndown == 5
+
+
+def test_list_prices_are_billed_when_asked_for() -> None:
+    import boto3
+
+    from emulator import mock_bedrock
+
+    messages = [{"role": "user", "content": [{"text": "price me"}]}]
+    costs = []
+    for use_list in (False, True):
+        config = EmulatorConfig().replace(pricing={"use_list_prices": use_list})
+        with mock_bedrock(config=config, seed=1) as bedrock:
+            boto3.client("bedrock-runtime", region_name="us-east-1").converse(
+                modelId="anthropic.claude-3-haiku-20240307-v1:0", messages=messages)
+            record = bedrock.ledger.records[-1]
+            costs.append((record.cost_usd, record.input_tokens, record.output_tokens))
+    (flat, i, o), (listed, i2, o2) = costs
+    assert (i, o) == (i2, o2)
+    assert flat == pytest.approx((i * 5 + o * 15) / 1e6)
+    assert listed == pytest.approx((i * 0.25 + o * 1.25) / 1e6)

@@ -79,3 +79,61 @@ def test_langchain_stream(chat, http_door: Door) -> None:
     assert text and record.operation == "ConverseStream" and record.outcome == "ok"
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
     assert usage and usage[-1]["output_tokens"] == record.output_tokens
+
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["C", "F"]}},
+        "required": ["city"],
+    },
+}
+
+
+def test_anthropic_sdk_tool_use(claude, http_door: Door) -> None:
+    import jsonschema
+
+    message = claude.messages.create(
+        model=CLAUDE_HAIKU, max_tokens=200, tools=[WEATHER_TOOL], tool_choice={"type": "tool", "name": "get_weather"},
+        messages=[{"role": "user", "content": "Weather in Lisbon?"}],
+    )
+    calls = [block for block in message.content if block.type == "tool_use"]
+    assert message.stop_reason == "tool_use" and len(calls) == 1
+    assert calls[0].name == "get_weather" and calls[0].id.startswith("toolu_bdrk_")
+    jsonschema.validate(calls[0].input, WEATHER_TOOL["input_schema"])
+    assert message.usage.output_tokens == http_door.ledger.records[-1].output_tokens
+
+
+def test_anthropic_sdk_streamed_tool_use(claude) -> None:
+    import jsonschema
+
+    with claude.messages.stream(
+        model=CLAUDE_HAIKU, max_tokens=200, tools=[WEATHER_TOOL], tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Weather in Porto?"}],
+    ) as stream:
+        final = stream.get_final_message()
+    call = next(block for block in final.content if block.type == "tool_use")
+    assert final.stop_reason == "tool_use"
+    jsonschema.validate(call.input, WEATHER_TOOL["input_schema"])
+
+
+def test_langchain_tool_calling(http_door: Door) -> None:
+    import jsonschema
+
+    client = Door("http", http_door.emulator, http_door.endpoint_url).client()
+    llm = langchain_aws.ChatBedrockConverse(model=CLAUDE_HAIKU, client=client, max_tokens=200)
+    bound = llm.bind_tools(
+        [{"name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"],
+          "parameters": WEATHER_TOOL["input_schema"]}],
+        tool_choice="get_weather",
+    )
+    reply = bound.invoke("What's the weather in Faro?")
+    assert len(reply.tool_calls) == 1 and reply.tool_calls[0]["name"] == "get_weather"
+    jsonschema.validate(reply.tool_calls[0]["args"], WEATHER_TOOL["input_schema"])
+    streamed = None
+    for chunk in bound.stream("And in Braga?"):
+        streamed = chunk if streamed is None else streamed + chunk
+    assert streamed is not None and streamed.tool_calls and streamed.tool_calls[0]["name"] == "get_weather"
+    jsonschema.validate(streamed.tool_calls[0]["args"], WEATHER_TOOL["input_schema"])

@@ -94,3 +94,24 @@ def test_bearer_token_auth_is_accepted(door_name: str, request: pytest.FixtureRe
     assert sent and sent[0].startswith(b"Bearer " if isinstance(sent[0], bytes) else "Bearer ")
     assert reply["usage"]["outputTokens"] <= 5
     assert door.ledger.records[-1].outcome == "ok"
+
+
+def test_an_internal_bug_comes_back_aws_shaped(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.operations import HANDLERS
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the emulator")
+
+    monkeypatch.setitem(HANDLERS, "Converse", broken)
+    client = door.client(max_attempts=1)
+    with pytest.raises(client.exceptions.InternalServerException) as raised:
+        client.converse(modelId=LLAMA_70B, messages=MESSAGES)
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert door.ledger.records[-1].outcome == "InternalServerException"
+
+
+def test_a_lone_surrogate_in_a_body_is_answered(door: Door) -> None:
+    body = (b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,'
+            b'"messages":[{"role":"user","content":"a\\ud800"}]}')
+    reply = door.client().invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=body)
+    assert json.loads(reply["body"].read())["usage"]["output_tokens"] <= 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.engine.generator import phrase_pieces
 from emulator.engine.tokens import piece_tokens
 
 
@@ -25,3 +26,9 @@ def deltas(pieces: list[str], per_delta: int = 2) -> list[tuple[str, int]]:
         done += sum(piece_tokens(p.strip()) for p in group)
         out.append(("".join(group), done))
     return out
+
+
+def json_deltas(text: str, start: int, per_delta: int = 4) -> list[tuple[str, int]]:
+    """A tool call's JSON input as partial-JSON deltas: (piece, output tokens generated once it is
+    sent), counting on from ``start``. The pieces concatenate to ``text`` exactly."""
+    return [(piece, start + done) for piece, done in deltas(phrase_pieces(text), per_delta)]

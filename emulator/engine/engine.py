@@ -19,9 +19,10 @@ from emulator.engine.bucket import TokenBucket
 from emulator.engine.clock import Clock
 from emulator.engine.faults import Fault, FaultSet
 from emulator.engine.fleet import ModelFleet, Slot
-from emulator.engine.generator import draw_length, render_text, request_rng
+from emulator.engine.generator import draw_length, plan_answer, render_text, request_rng
 from emulator.engine.latency import LatencyModel
 from emulator.engine.ledger import Ledger, LedgerRecord
+from emulator.engine.toolgen import ToolCall, ToolDef
 from emulator.wire.errors import BedrockError, with_model_error_fields
 
 
@@ -39,6 +40,12 @@ class Invocation:
     streaming: bool = False
     generates: bool = True  # False for CountTokens: no model run, no fleet
     embedding: bool = False  # an embedding model: prefill only, no output tokens
+    # Tools offered and how the model may use them: auto | any | tool (tool_name) | none.
+    tools: tuple[ToolDef, ...] = ()
+    tool_choice: str = "auto"
+    tool_name: str | None = None
+    after_tool_result: bool = False  # the last user turn answers a tool call
+    stop_sequences: tuple[str, ...] = ()
 
 
 @dataclass
@@ -55,10 +62,13 @@ class Outcome:
     # A stream that breaks: after how many content events, and with what.
     stream_error: BedrockError | None = None
     stream_break_after: int = 0
+    tool_call: ToolCall | None = None  # the answer ends in this call (stop reason tool_use)
+    stop_sequence: str | None = None  # the stop sequence the answer ran into
     _text: Callable[[], list[str]] | None = field(default=None, repr=False)
 
     def pieces(self) -> list[str]:
-        """The generated text, as pieces of known token counts (rendered on demand)."""
+        """The generated text, as pieces of known token counts (rendered on demand). With a tool
+        call, the text before it (often none)."""
         return self._text() if self._text else []
 
     @property
@@ -191,8 +201,30 @@ class Engine:
         else:
             tokens, stop = draw_length(length_rng, out.median_tokens, out.length_sigma, inv.max_tokens)
 
+        def text_rng() -> random.Random:
+            return request_rng(seed, seq, inv.prompt_digest, inv.temperature)
+
         def text() -> list[str]:
-            return render_text(request_rng(seed, seq, inv.prompt_digest, inv.temperature), tokens)
+            return render_text(text_rng(), tokens)
+
+        tool_call, stop_sequence = None, None
+        if not inv.embedding and (inv.tools or inv.stop_sequences):
+            # Tool call or text, and where a stop sequence cuts it, follow from the attempt's own
+            # seeded streams (salted apart from the text's), like the text itself.
+            answer = plan_answer(
+                text_rng=text_rng,
+                salted_rng=lambda salt: request_rng(seed, seq, inv.prompt_digest + salt, inv.temperature),
+                drawn=(tokens, stop),
+                max_tokens=inv.max_tokens,
+                tools=inv.tools,
+                tool_choice=inv.tool_choice,
+                tool_name=inv.tool_name,
+                after_tool_result=inv.after_tool_result,
+                preamble=inv.model.family == "anthropic",
+                stop_sequences=inv.stop_sequences,
+            )
+            tokens, stop, text = answer.tokens, answer.stop_reason, answer.pieces
+            tool_call, stop_sequence = answer.tool_call, answer.stop_sequence
 
         finished = first_byte + tokens * timing.token_interval_s
         outcome = Outcome(
@@ -203,6 +235,8 @@ class Engine:
             output_tokens=tokens,
             stop_reason=stop,
             token_interval_s=timing.token_interval_s,
+            tool_call=tool_call,
+            stop_sequence=stop_sequence,
             _text=text,
         )
         fault = self._fault("mid_stream", inv) or self._fault("completion", inv)
@@ -237,9 +271,15 @@ class Engine:
         return BedrockError(fault.code, fault.message, **with_model_error_fields(fault.code, inv.model_id))
 
     def _cost(self, model: ModelSpec, input_tokens: int, output_tokens: int) -> float:
+        """A model's own configured price first, then its list price if asked for, then the flat default."""
         pricing = self.config.pricing
-        pin = model.input_per_million if model.input_per_million is not None else pricing.input_per_million
-        pout = model.output_per_million if model.output_per_million is not None else pricing.output_per_million
+        pin, pout = pricing.input_per_million, pricing.output_per_million
+        if pricing.use_list_prices and model.list_input_per_million is not None:
+            pin, pout = model.list_input_per_million, model.list_output_per_million or 0.0
+        if model.input_per_million is not None:
+            pin = model.input_per_million
+        if model.output_per_million is not None:
+            pout = model.output_per_million
         return round((input_tokens * pin + output_tokens * pout) / 1e6, 12)
 
     def record_refusal(self, operation: str, model_id: str, code: str) -> LedgerRecord:

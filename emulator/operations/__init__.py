@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from emulator.operations import inference
+from emulator.operations import async_invoke, guardrails, inference
 from emulator.operations.base import Exchange
 
 if TYPE_CHECKING:
@@ -18,3 +18,5 @@ if TYPE_CHECKING:
 Handler = Callable[["Emulator", str, dict[str, Any]], Exchange]
 
 HANDLERS: dict[str, Handler] = {name: inference.handle for name in inference.OPERATIONS}
+HANDLERS.update({name: guardrails.handle for name in guardrails.OPERATIONS})
+HANDLERS.update({name: async_invoke.handle for name in async_invoke.OPERATIONS})

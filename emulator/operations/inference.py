@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.catalog import ModelSpec
 from emulator.codecs import codec_for, converse
+from emulator.codecs.embeddings import STREAMING_UNSUPPORTED, EmbeddingRequest
 from emulator.codecs.stream import StreamEvent
 from emulator.engine.engine import Call, Invocation
+from emulator.guardrails.converse import ConverseGuard, guard_for
 from emulator.operations.base import Exchange, base_headers, error_response, json_response
 from emulator.wire import service
-from emulator.wire.errors import INVALID_MODEL, BedrockError, validation
+from emulator.wire.errors import BedrockError, validation
 from emulator.wire.eventstream import error_frame, event_frame, exception_frame
 from emulator.wire.exchange import Frame, WireResponse
 
@@ -26,25 +28,43 @@ if TYPE_CHECKING:
 OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream", "CountTokens")
 STREAMING = frozenset({"ConverseStream", "InvokeModelWithResponseStream"})
 STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+# Converse on an embedding model (wording as client reports quote it).
+CONVERSE_UNSUPPORTED = (
+    "This action doesn't support the model that you provided. Try again with a supported text or chat model."
+)
 
 
 def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchange:
-    model = emulator.catalog.resolve(params["modelId"])
-    if model is None:
-        raise validation(INVALID_MODEL)
-    call = emulator.engine.submit(_invocation(operation, params, model))
-    return Exchange(call, lambda: render(call, padding=emulator.config.front_door.stream_padding))
+    model = emulator.catalog.require(params["modelId"])
+    if model.embedding and operation in ("Converse", "ConverseStream"):
+        raise validation(CONVERSE_UNSUPPORTED)
+    if model.embedding and operation == "InvokeModelWithResponseStream":
+        raise validation(STREAMING_UNSUPPORTED)
+    invocation, request = _invocation(operation, params, model)
+    guard = _guardrail(emulator, operation, params)
+    if guard is not None:
+        return _guarded_exchange(emulator, guard, invocation)
+    call = emulator.engine.submit(invocation)
+    return Exchange(call, lambda: render(call, padding=emulator.config.front_door.stream_padding, request=request))
 
 
-def _invocation(operation: str, params: dict[str, Any], model: ModelSpec) -> Invocation:
+def _invocation(
+    operation: str, params: dict[str, Any], model: ModelSpec
+) -> tuple[Invocation, EmbeddingRequest | None]:
+    """The engine's view of the request, plus an embedding request, kept to render the vectors."""
     model_id = params["modelId"]
     if operation == "CountTokens":
-        return Invocation(operation, model_id, model, _count_tokens(params["input"], model), generates=False)
+        tokens = _count_tokens(params["input"], model)
+        return Invocation(operation, model_id, model, tokens, generates=False), None
     if operation in ("Converse", "ConverseStream"):
         prompt = converse.parse(params, model)
     else:
         prompt = codec_for(model).parse(params.get("body", b""), model)
-    return Invocation(
+    if isinstance(prompt, EmbeddingRequest):
+        embedding = Invocation(operation, model_id, model, input_tokens=prompt.input_tokens(),
+                               temperature=0.0, prompt_digest=prompt.digest(), embedding=True)
+        return embedding, prompt
+    invocation = Invocation(
         operation,
         model_id,
         model,
@@ -53,7 +73,13 @@ def _invocation(operation: str, params: dict[str, Any], model: ModelSpec) -> Inv
         temperature=1.0 if prompt.temperature is None else prompt.temperature,
         prompt_digest=prompt.digest(),
         streaming=operation in STREAMING,
+        tools=tuple(prompt.tools),
+        tool_choice=prompt.tool_choice,
+        tool_name=prompt.tool_name,
+        after_tool_result=prompt.after_tool_result,
+        stop_sequences=tuple(prompt.stop_sequences),
     )
+    return invocation, None
 
 
 def _count_tokens(count_input: dict[str, Any], model: ModelSpec) -> int:
@@ -62,7 +88,7 @@ def _count_tokens(count_input: dict[str, Any], model: ModelSpec) -> int:
     return codec_for(model).parse(count_input["invokeModel"]["body"], model).input_tokens()
 
 
-def render(call: Call, padding: bool = False) -> WireResponse:
+def render(call: Call, padding: bool = False, request: EmbeddingRequest | None = None) -> WireResponse:
     outcome = call.outcome
     assert outcome is not None
     if outcome.error is not None:
@@ -75,6 +101,8 @@ def render(call: Call, padding: bool = False) -> WireResponse:
     if op == "ConverseStream":
         return _stream(call, converse.stream_events(call), padding)
     codec = codec_for(call.invocation.model)
+    if request is not None:
+        return _invoke_response(call, codec.response(call, request))
     if op == "InvokeModel":
         return _invoke_response(call, codec.response(call))
     return _stream(call, codec.stream_chunks(call))
@@ -89,9 +117,10 @@ def _invoke_response(call: Call, body: dict[str, Any]) -> WireResponse:
         ("Content-Type", "application/json"),
         ("Content-Length", str(len(data))),
         ("X-Amzn-Bedrock-Input-Token-Count", str(call.record.input_tokens)),
-        ("X-Amzn-Bedrock-Output-Token-Count", str(outcome.output_tokens)),
-        ("X-Amzn-Bedrock-Invocation-Latency", str(max(1, round(call.record.latency_s * 1000)))),
     ]
+    if not call.invocation.embedding:  # embedding models send only the input count and latency
+        response.headers.append(("X-Amzn-Bedrock-Output-Token-Count", str(outcome.output_tokens)))
+    response.headers.append(("X-Amzn-Bedrock-Invocation-Latency", str(max(1, round(call.record.latency_s * 1000)))))
     return response
 
 
@@ -143,3 +172,33 @@ def _stream_error_frame(operation: str, error: BedrockError) -> bytes:
     if member is None:  # not a member of this stream's union: an unmodeled error frame
         return error_frame(error.code, error.message)
     return exception_frame(member, error.message)
+
+
+# -- guardrails: Converse / ConverseStream ``guardrailConfig`` (emulator.guardrails.converse) -----
+
+
+def _guardrail(emulator: Emulator, operation: str, params: dict[str, Any]) -> ConverseGuard | None:
+    """The request's guardrail with its input checked, or None (no guardrailConfig, or not Converse)."""
+    if operation not in ("Converse", "ConverseStream"):
+        return None
+    return guard_for(emulator.config.guardrails, params)
+
+
+def _guarded_exchange(emulator: Emulator, guard: ConverseGuard, invocation: Invocation) -> Exchange:
+    # A blocked input still goes through admission (throttling, faults) but runs no model.
+    call = emulator.engine.submit(guard.invocation(invocation))
+    guard.submitted(call)
+    padding = emulator.config.front_door.stream_padding
+    return Exchange(call, lambda: _guarded_render(call, guard, padding))
+
+
+def _guarded_render(call: Call, guard: ConverseGuard, padding: bool) -> WireResponse:
+    """``render``, then the guardrail's output check (or blocked-input reply) over the answer."""
+    outcome = call.outcome
+    assert outcome is not None
+    if outcome.error is not None:
+        return render(call)
+    if call.invocation.operation == "Converse":
+        body = guard.converse_response(call, converse.response(call))
+        return json_response(call.request_id, body, outcome.respond_at)
+    return _stream(call, guard.stream_events(call, converse.stream_events(call)), padding)
