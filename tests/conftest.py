@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.httpsession import URLLib3Session
 
 from emulator import EmulatorServer, mock_bedrock
 from emulator.core import Emulator, EmulatorHandle
@@ -48,6 +50,29 @@ class Door(EmulatorHandle):
     def client(self, **kwargs: Any) -> Any:
         return make_client(self.endpoint_url, **kwargs)
 
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class RealNetworkBlocked(Exception):
+    """botocore tried to send a request off this machine."""
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach AWS: botocore refuses any host but loopback, so a request the emulator
+    failed to answer in-process fails loudly instead of leaving the machine."""
+    send = URLLib3Session.send
+
+    def send_to_loopback(self: URLLib3Session, request: Any) -> Any:
+        if urlsplit(request.url).hostname not in LOOPBACK:
+            raise RealNetworkBlocked(request.url)
+        return send(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", send_to_loopback)
+    # Nor may a credential lookup probe the EC2 metadata service (a link-local address).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

@@ -16,19 +16,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.httpsession import URLLib3Session
 from moto import mock_aws
 
-from conftest import CLAUDE_HAIKU, LLAMA_70B, SEED, make_client
 from emulator import EmulatorServer, mock_bedrock
 from emulator.async_output import LocalSink, S3Location, choose_sink, default_local_root
 from emulator.config import AsyncInvokeConfig, EmulatorConfig
 from emulator.transports.inprocess import BedrockMock
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, SEED, make_client
 
 BUCKET = "bedrock-chaos-async"
 S3_URI = f"s3://{BUCKET}/runs"
@@ -40,23 +38,6 @@ CLAUDE_INPUT = {
     "messages": [{"role": "user", "content": "Name three colours of the rainbow, please."}],
 }
 ARN_PATTERN = r"arn:aws:bedrock:us-east-1:\d{12}:async-invoke/[a-z0-9]{12}"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class RealNetworkBlocked(Exception):
-    """botocore tried to send a request off this machine."""
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    send = URLLib3Session.send
-
-    def loopback_only(self: URLLib3Session, request: Any) -> Any:
-        if urlsplit(request.url).hostname not in LOOPBACK:
-            raise RealNetworkBlocked(request.url)
-        return send(self, request)
-
-    monkeypatch.setattr(URLLib3Session, "send", loopback_only)
 
 
 @pytest.fixture

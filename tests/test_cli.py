@@ -155,6 +155,9 @@ def test_serve_tls_accepts_a_bearer_token_client(monkeypatch: pytest.MonkeyPatch
         ca_bundle = first.rsplit("AWS_CA_BUNDLE=", 1)[1].strip()
         assert "https://" in proc.stdout.readline()
         monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-testing")
+        # an API key is all a bearer client needs; dummy keys keep botocore's credential chain local
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         client = boto3.client("bedrock-runtime", region_name="us-east-1",
                               endpoint_url=f"https://127.0.0.1:{port}", verify=ca_bundle)
         deadline = time.monotonic() + 30

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from conftest import CLAUDE_HAIKU, LLAMA_70B, SEED, Door
 from emulator import EmulatorConfig, EmulatorServer, VirtualClock, mock_bedrock
 from emulator.wire import service
 from emulator.wire.errors import default_message
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, SEED, Door
 
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me about retries and back-off."}]}]
 ANTHROPIC_BODY = json.dumps(

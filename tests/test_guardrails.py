@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 from botocore.model import Shape
 from pydantic import ValidationError
 
-from conftest import CLAUDE_HAIKU, Door
 from emulator import EmulatorConfig
+from tests.conftest import CLAUDE_HAIKU, Door
 
 GUARDRAIL = "acme1"
 ARN = f"arn:aws:bedrock:us-east-1:123456789012:guardrail/{GUARDRAIL}"

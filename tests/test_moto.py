@@ -12,37 +12,18 @@ import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import botocore.handlers
 import pytest
 from botocore.exceptions import ClientError
-from botocore.httpsession import URLLib3Session
 from moto import mock_aws
 
-from conftest import LLAMA_70B, SEED, Door, make_client
 from emulator import BedrockMock, mock_bedrock
 from emulator.transports import inprocess
+from tests.conftest import LLAMA_70B, SEED, Door, RealNetworkBlocked, make_client
 
 MESSAGES = [{"role": "user", "content": [{"text": "Name three colours of the rainbow, please."}]}]
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class RealNetworkBlocked(Exception):
-    """botocore tried to send a request off this machine."""
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
-    send = URLLib3Session.send
-
-    def loopback_only(self: URLLib3Session, request: Any) -> Any:
-        if urlsplit(request.url).hostname not in LOOPBACK:
-            raise RealNetworkBlocked(request.url)
-        return send(self, request)
-
-    monkeypatch.setattr(URLLib3Session, "send", loopback_only)
 
 
 def converse(client: Any, max_tokens: int = 32) -> dict[str, Any]:

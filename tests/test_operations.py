@@ -12,7 +12,7 @@ import requests
 from botocore.exceptions import ClientError
 from botocore.model import Shape
 
-from conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
 
 PROFILE_HAIKU = "us.anthropic.claude-3-haiku-20240307-v1:0"
 UNKNOWN_MODEL = "anthropic.claude-9-opus-20990101-v1:0"

@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError, ParamValidationError
 
-from conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 TOOLS = [{"toolSpec": {"name": "get_weather", "description": "Weather", "inputSchema": {"json": SCHEMA}}}]

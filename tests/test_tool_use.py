@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
-from test_operations import check_output, check_shape, stream_event_shapes
 
-from conftest import CLAUDE_HAIKU, LLAMA_70B, Door
 from emulator.engine.tokens import count_tokens
 from emulator.engine.toolgen import TOOL_CALL_FRAMING, instance
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.test_operations import check_output, check_shape, stream_event_shapes
 
 CONVERSE_ID = re.compile(r"^tooluse_[A-Za-z0-9]{22}$")
 ANTHROPIC_ID = re.compile(r"^toolu_bdrk_01[A-Za-z0-9]{22}$")

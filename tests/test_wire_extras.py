@@ -84,6 +84,9 @@ def test_bearer_token_auth_is_accepted(door_name: str, request: pytest.FixtureRe
         door = Door("in-process", request.getfixturevalue("mock").emulator, None)
         verify = None
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-testing")
+    # an API key is all a bearer client needs; dummy keys keep botocore's credential chain local
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=door.endpoint_url,
                           verify=verify)
     sent: list[str] = []

@@ -6,7 +6,7 @@ from typing import Any
 
 from emulator.catalog import ModelSpec
 from emulator.codecs.anthropic import invocation_metrics
-from emulator.codecs.prompt import Prompt
+from emulator.codecs.prompt import Prompt, stop_or_length
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
@@ -41,7 +41,7 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
 
 
 def _stop(call: Call) -> str:
-    return "length" if call.outcome.stop_reason == "max_tokens" else "stop"  # type: ignore[union-attr]
+    return stop_or_length(call.outcome.stop_reason)  # type: ignore[union-attr]
 
 
 def response(call: Call) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from emulator.catalog import ModelSpec
 from emulator.codecs.anthropic import invocation_metrics
-from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt
+from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt, stop_or_length
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
@@ -134,7 +134,7 @@ def parse_chat(raw: bytes, model: ModelSpec) -> Prompt:
 def stop_reason(call: Call) -> str:
     # Mistral's own vocabulary (stop | length | tool_calls): a stop sequence is a "stop" too.
     # No tool calls are generated here.
-    return "length" if call.outcome.stop_reason == "max_tokens" else "stop"  # type: ignore[union-attr]
+    return stop_or_length(call.outcome.stop_reason)  # type: ignore[union-attr]
 
 
 def response_text(call: Call) -> dict[str, Any]:

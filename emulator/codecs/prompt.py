@@ -76,3 +76,8 @@ def alternation_problem(roles: list[str]) -> str | None:
         if a == b:
             return "alternate"
     return None
+
+
+def stop_or_length(stop_reason: str) -> str:
+    """The ``stop`` / ``length`` vocabulary of Llama and Mistral: a stop sequence is a ``stop``."""
+    return "length" if stop_reason == "max_tokens" else "stop"

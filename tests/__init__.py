@@ -1,0 +1,1 @@
+"""The project's own tests (a package, so fixtures and helpers import as ``tests.conftest``)."""
