@@ -95,3 +95,29 @@ def test_list_prices_are_billed_when_asked_for() -> None:
     assert (i, o) == (i2, o2)
     assert flat == pytest.approx((i * 5 + o * 15) / 1e6)
     assert listed == pytest.approx((i * 0.25 + o * 1.25) / 1e6)
+
+
+def test_the_commented_examples_in_the_default_profile_load(tmp_path: Path) -> None:
+    # The profile documents optional sections as commented YAML: uncommented, they must be valid.
+    from importlib import resources
+
+    text = resources.files("emulator").joinpath("profiles/default.yaml").read_text()
+    lines = text.splitlines()
+    examples = []
+    for i, line in enumerate(lines):
+        if line.startswith("# ") and line[2:].rstrip().endswith(":") and not line[2].isspace() \
+                and i + 1 < len(lines) and lines[i + 1].startswith("#   "):
+            block = [line[2:]]
+            for follow in lines[i + 1:]:
+                if not follow.startswith("#   "):
+                    break
+                block.append(follow[2:])
+            examples.append("\n".join(block))
+    assert len(examples) >= 2
+    for example in examples:
+        path = tmp_path / "example.yaml"
+        path.write_text(example + "\n")
+        loaded = EmulatorConfig.from_yaml(path)
+        Catalog(loaded)
+        key = example.split(":", 1)[0]
+        assert getattr(loaded, key)
