@@ -155,7 +155,7 @@ def _invocation(model_id: str, model: ModelSpec, model_input: Any) -> tuple[Invo
     sequences, embeddings), so a job answers what InvokeModel would; only the name differs.
     """
     body = json.dumps(model_input).encode("utf-8")
-    invocation, request = inference._invocation("InvokeModel", {"modelId": model_id, "body": body}, model)
+    invocation, request = inference.build_invocation("InvokeModel", {"modelId": model_id, "body": body}, model)
     return replace(invocation, operation="StartAsyncInvoke"), request
 
 

@@ -40,7 +40,7 @@ def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchan
         raise validation(CONVERSE_UNSUPPORTED)
     if model.embedding and operation == "InvokeModelWithResponseStream":
         raise validation(STREAMING_UNSUPPORTED)
-    invocation, request = _invocation(operation, params, model)
+    invocation, request = build_invocation(operation, params, model)
     guard = _guardrail(emulator, operation, params)
     if guard is not None:
         return _guarded_exchange(emulator, guard, invocation)
@@ -48,7 +48,7 @@ def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchan
     return Exchange(call, lambda: render(call, padding=emulator.config.front_door.stream_padding, request=request))
 
 
-def _invocation(
+def build_invocation(
     operation: str, params: dict[str, Any], model: ModelSpec
 ) -> tuple[Invocation, EmbeddingRequest | None]:
     """The engine's view of the request, plus an embedding request, kept to render the vectors."""
