@@ -142,7 +142,7 @@ def _ids(content: list[dict[str, Any]], kind: str) -> list[str]:
     return [block[kind]["toolUseId"] for block in content if kind in block]
 
 
-def _check_messages(messages: list[dict[str, Any]], has_tool_config: bool) -> None:
+def check_messages(messages: list[dict[str, Any]], has_tool_config: bool) -> None:
     """The body rules Bedrock applies to the conversation itself. Which one Bedrock reports first
     when several are broken is not known; this order is fixed, so the answer is stable."""
     uses_tools = False
@@ -173,7 +173,7 @@ def _check_messages(messages: list[dict[str, Any]], has_tool_config: bool) -> No
             raise validation(missing_tool_results(i, unmatched))
 
 
-def _check_tool_config(tool_config: dict[str, Any], model: ModelSpec) -> None:
+def check_tool_config(tool_config: dict[str, Any], model: ModelSpec) -> None:
     names = set()
     for k, tool in enumerate(tool_config.get("tools") or []):
         spec = tool.get("toolSpec")
@@ -202,9 +202,9 @@ def parse(params: dict[str, Any], model: ModelSpec) -> Prompt:
     if problem == "alternate":
         raise validation(MUST_ALTERNATE)
     tool_config = params.get("toolConfig")
-    _check_messages(messages, tool_config is not None)
+    check_messages(messages, tool_config is not None)
     if tool_config is not None:
-        _check_tool_config(tool_config, model)
+        check_tool_config(tool_config, model)
     config = params.get("inferenceConfig") or {}
     max_tokens = config.get("maxTokens")
     if max_tokens is not None and max_tokens > model.max_output_tokens:
@@ -240,7 +240,7 @@ def tool_use_id(suffix: str) -> str:
     return "tooluse_" + suffix
 
 
-def _content(outcome: Outcome) -> list[dict[str, Any]]:
+def content_blocks(outcome: Outcome) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     text = outcome.text
     call = outcome.tool_call
@@ -255,7 +255,7 @@ def response(call: Call) -> dict[str, Any]:
     outcome = call.outcome
     assert outcome is not None
     return {
-        "output": {"message": {"role": "assistant", "content": _content(outcome)}},
+        "output": {"message": {"role": "assistant", "content": content_blocks(outcome)}},
         "stopReason": outcome.stop_reason,
         "usage": _usage(call),
         "metrics": {"latencyMs": _latency_ms(call)},

@@ -1,4 +1,11 @@
-"""Amazon Nova ``messages-v1`` bodies for InvokeModel and its stream."""
+"""Amazon Nova ``messages-v1`` bodies for InvokeModel and its stream.
+
+Nova behind InvokeModel is the Converse runtime: its body is Converse's request as JSON (with
+``toolConfig`` in Converse's shape), and its answers are Converse's. So tool use goes through
+Converse's own functions: the conversation and toolConfig rules, the tools and tool choice put
+into the ``Prompt``, the ``toolUse`` content block, and the stream's tool-use events, each
+wrapped in its own chunk.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,83 @@ from functools import lru_cache
 from typing import Any
 
 from emulator.catalog import ModelSpec
+from emulator.codecs import converse
 from emulator.codecs.anthropic import invocation_metrics
 from emulator.codecs.converse import MUST_ALTERNATE, MUST_START_WITH_USER
 from emulator.codecs.prompt import IMAGE_TOKENS, INPUT_TOO_LONG, Prompt, alternation_problem
 from emulator.codecs.schema import BodySchema, load_body
-from emulator.codecs.stream import StreamEvent, deltas
+from emulator.codecs.stream import StreamEvent
 from emulator.engine.engine import Call
 from emulator.wire.errors import validation
 
 _BLOCK_KINDS = ("text", "image", "video", "document", "toolUse", "toolResult", "reasoningContent", "cachePoint")
+# Tool blocks and toolConfig follow Converse's shapes (its service model's required members), so
+# Converse's rules can read them; anything else is refused as malformed before they run.
+_TOOL_USE = {
+    "type": "object",
+    "required": ["toolUseId", "name", "input"],
+    "properties": {"toolUseId": {"type": "string"}, "name": {"type": "string"}},
+}
+_TOOL_RESULT = {
+    "type": "object",
+    "required": ["toolUseId", "content"],
+    "properties": {"toolUseId": {"type": "string"}, "content": {"type": "array", "items": {"type": "object"}}},
+}
 _BLOCK = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {kind: {"type": "string" if kind == "text" else "object"} for kind in _BLOCK_KINDS},
+    "properties": {
+        **{kind: {"type": "string" if kind == "text" else "object"} for kind in _BLOCK_KINDS},
+        "toolUse": _TOOL_USE,
+        "toolResult": _TOOL_RESULT,
+    },
+}
+_TOOL_SPEC = {
+    "type": "object",
+    "required": ["name", "inputSchema"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "inputSchema": {
+            "type": "object",
+            "required": ["json"],
+            "additionalProperties": False,
+            "properties": {"json": {"type": "object"}},
+        },
+        "strict": {"type": "boolean"},
+    },
+}
+_TOOL_CONFIG = {
+    "type": "object",
+    "required": ["tools"],
+    "additionalProperties": False,
+    "properties": {
+        "tools": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "toolSpec": _TOOL_SPEC,
+                    "systemTool": {"type": "object"},
+                    "cachePoint": {"type": "object"},
+                },
+            },
+        },
+        # A union: auto, any, or one named tool.
+        "toolChoice": {
+            "type": "object",
+            "additionalProperties": False,
+            "maxProperties": 1,
+            "properties": {
+                "auto": {"type": "object"},
+                "any": {"type": "object"},
+                "tool": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            },
+        },
+    },
 }
 _SYSTEM_BLOCK = {
     "type": "object",
@@ -71,7 +142,7 @@ def schema(max_tokens: int) -> BodySchema:
                         "stopSequences": {"type": "array", "items": {"type": "string"}},
                     },
                 },
-                "toolConfig": {"type": "object"},
+                "toolConfig": _TOOL_CONFIG,
             },
         }
     )
@@ -101,6 +172,13 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
         raise validation(MUST_START_WITH_USER)
     if problem == "alternate":
         raise validation(MUST_ALTERNATE)
+    # Then Converse's rules on the conversation (blank or empty content, tool blocks without a
+    # toolConfig, toolResults that answer no toolUse) and on the toolConfig, in Converse's order.
+    # That the Nova runtime applies them to InvokeModel bodies too is UNCONFIRMED.
+    tool_config = body.get("toolConfig")
+    converse.check_messages(messages, tool_config is not None)
+    if tool_config is not None:
+        converse.check_tool_config(tool_config, model)
     config = body.get("inferenceConfig") or {}
     max_tokens = config.get("maxTokens", config.get("max_new_tokens"))
     prompt = Prompt(
@@ -116,6 +194,12 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
             texts.append(text)
             prompt.extra_input_tokens += extra
         prompt.turns.append((message["role"], "\n".join(t for t in texts if t)))
+    if tool_config is not None:
+        # Converse's reading of the toolConfig: the tools offered (billed as input), toolChoice.
+        offered = converse.to_prompt([], None, tool_config)
+        prompt.tools, prompt.tool_choice, prompt.tool_name = offered.tools, offered.tool_choice, offered.tool_name
+    last = messages[-1]
+    prompt.after_tool_result = last["role"] == "user" and any("toolResult" in b for b in last["content"])
     prompt.stop_sequences = list(config.get("stopSequences") or [])
     if prompt.exceeds(model.context_window):
         raise validation(INPUT_TOO_LONG)
@@ -133,28 +217,32 @@ def response(call: Call) -> dict[str, Any]:
     # Cache counters as named in the Nova response schema docs (UNCONFIRMED against a capture).
     usage = {**_usage(call), "cacheReadInputTokenCount": 0, "cacheWriteInputTokenCount": 0}
     return {
-        "output": {"message": {"role": "assistant", "content": [{"text": outcome.text}]}},
+        # Text, or a toolUse block (after any text) when the answer calls a tool, as Converse has it.
+        "output": {"message": {"role": "assistant", "content": converse.content_blocks(outcome)}},
         "stopReason": outcome.stop_reason,
         "usage": usage,
     }
 
 
 def stream_chunks(call: Call) -> list[StreamEvent]:
-    """Converse-like events, each wrapped by its name in its own chunk."""
+    """ConverseStream's events, each wrapped by its name in its own chunk: text deltas, or a tool
+    block (contentBlockStart, partial-JSON input deltas, contentBlockStop), then messageStop and
+    Nova's own metadata chunk."""
     outcome = call.outcome
     assert outcome is not None
-    total = outcome.output_tokens
-    events = [StreamEvent(0, "chunk", {"messageStart": {"role": "assistant"}})]
-    for text, done in deltas(outcome.pieces()):
-        delta = {"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0}}
-        events.append(StreamEvent(done, "chunk", delta, content=True))
-    events.append(StreamEvent(total, "chunk", {"contentBlockStop": {"contentBlockIndex": 0}}))
-    events.append(StreamEvent(total, "chunk", {"messageStop": {"stopReason": outcome.stop_reason}}))
+    events = []
+    for event in converse.stream_events(call):
+        if event.event_type == "metadata":
+            continue  # Converse's; Nova's follows
+        payload = event.payload
+        if event.event_type == "contentBlockDelta":  # Nova's key order: the delta, then its index
+            payload = {"delta": payload["delta"], "contentBlockIndex": payload["contentBlockIndex"]}
+        events.append(StreamEvent(event.tokens, "chunk", {event.event_type: payload}, event.content))
     # The metadata chunk's exact shape is UNCONFIRMED; this follows AWS sample output
     # (bedrock-wire.md 6.3): usage without totals, empty metrics and trace, then the metrics.
     usage = _usage(call)
     del usage["totalTokens"]
-    events.append(StreamEvent(total, "chunk", {
+    events.append(StreamEvent(outcome.output_tokens, "chunk", {
         "metadata": {"usage": usage, "metrics": {}, "trace": {}},
         "amazon-bedrock-invocationMetrics": invocation_metrics(call),
     }))
