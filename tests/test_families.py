@@ -21,6 +21,7 @@ from emulator.codecs import codec_for
 from emulator.config import EmulatorConfig
 from emulator.wire.errors import BedrockError
 from tests.conftest import LLAMA_70B, Door
+from tests.test_operations import headers_of, only_record
 
 TITAN = "amazon.titan-text-express-v1"
 NOVA = "amazon.nova-lite-v1:0"
@@ -205,16 +206,6 @@ FAMILIES = {
 
 def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
-
-
-def headers_of(response: dict[str, Any]) -> dict[str, str]:
-    return {k.lower(): v for k, v in response["ResponseMetadata"]["HTTPHeaders"].items()}
-
-
-def only_record(door: Door) -> Any:
-    records = door.ledger.records
-    assert len(records) == 1, records
-    return records[0]
 
 
 def chunks_of(response: dict[str, Any]) -> list[dict[str, Any]]:
