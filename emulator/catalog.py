@@ -38,6 +38,9 @@ class ModelSpec:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     output_burndown: int = 1
+    # Whether the model takes tools (Converse's toolConfig, native tool fields). A model added by
+    # config is assumed to; the built-in ones follow _NO_TOOL_USE.
+    tool_use: bool = True
 
     @property
     def embedding(self) -> bool:
@@ -132,6 +135,20 @@ _BURNDOWN_5 = frozenset({
     "anthropic.claude-haiku-4-5-20251001-v1:0",
 })
 
+# Models without tool use (AWS's "Supported models and model features" table for Converse): Titan
+# Text, Mistral 7B and Mixtral 8x7B, and the embedding models. Claude 3+, Nova, Llama 3.1+/3.3,
+# Mistral Large (2402, 2407) and Command R / R+ take tools.
+_NO_TOOL_USE = frozenset({
+    "amazon.titan-text-lite-v1",
+    "amazon.titan-text-express-v1",
+    "amazon.titan-text-premier-v1:0",
+    "mistral.mistral-7b-instruct-v0:2",
+    "mistral.mixtral-8x7b-instruct-v0:1",
+    "amazon.titan-embed-text-v2:0",
+    "cohere.embed-english-v3",
+    "cohere.embed-multilingual-v3",
+})
+
 
 def _with_facts(spec: ModelSpec) -> ModelSpec:
     price_in, price_out = _LIST_PRICES.get(spec.model_id, (None, None))
@@ -144,6 +161,7 @@ def _with_facts(spec: ModelSpec) -> ModelSpec:
         tokens_per_minute=tpm,
         profile_only=spec.model_id in _PROFILE_ONLY,
         output_burndown=5 if spec.model_id in _BURNDOWN_5 else 1,
+        tool_use=spec.model_id not in _NO_TOOL_USE,
     )
 
 
@@ -174,6 +192,21 @@ class Catalog:
                 changes.setdefault("max_output_tokens", 4096)
                 changes.setdefault("context_window", 128_000)
                 self._models[model_id] = ModelSpec(model_id=model_id, **changes)
+        self._check(config)
+
+    def _check(self, config: EmulatorConfig) -> None:
+        """Config mistakes fail at load, not on the first call that meets them."""
+        from emulator.codecs import FAMILY_CODECS  # the codecs import this module
+
+        for spec in self._models.values():
+            if (spec.body_format or spec.family) not in FAMILY_CODECS:
+                raise ValueError(
+                    f"models: {spec.model_id!r} has family {spec.family!r}; "
+                    f"known families: {', '.join(sorted(FAMILY_CODECS))}"
+                )
+        for alias, target in config.aliases.items():
+            if self.resolve(target) is None:
+                raise ValueError(f"aliases: {alias!r} points at {target!r}, which is not a catalogue model")
 
     def resolve(self, model_id: str) -> ModelSpec | None:
         """The model any accepted identifier names (id, profile id, ARN, alias); None if unknown."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -29,6 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     emulator = Emulator(_config(args), clock=WallClock(args.speed))
     ssl: dict[str, str] = {}
     scheme = "http"
+    cert = None
     if args.tls:
         from emulator.transports.tls import make_certificate
 
@@ -37,9 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
         scheme = "https"
         print(f"bedrock-chaos: TLS with a throwaway certificate; trust it with AWS_CA_BUNDLE={cert.ca_bundle}",
               flush=True)
-    url = f"{scheme}://{args.host}:{args.port}"
-    print(f"bedrock-chaos: Bedrock Runtime emulator on {url} (seed {emulator.config.seed})", flush=True)
-    uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level=args.log_level, **ssl)
+    where = f"{scheme}://{args.host}:{args.port}" if args.port else f"{scheme}://{args.host} on a free port"
+    print(f"bedrock-chaos: Bedrock Runtime emulator on {where} (seed {emulator.config.seed})", flush=True)
+    try:
+        uvicorn.run(create_app(emulator), host=args.host, port=args.port, log_level=args.log_level, **ssl)
+    finally:
+        if cert is not None:
+            cert.remove()
     return 0
 
 
@@ -123,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # e.g. `bedrock-chaos schema | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, ValueError, yaml.YAMLError) as error:  # a bad config file or an unusable port
-        where = f"{args.config}: " if getattr(args, "config", None) else ""
+        config = getattr(args, "config", None)
+        where = f"{config}: " if config and str(config) not in str(error) else ""
         print(f"bedrock-chaos: {where}{error}", file=sys.stderr)
         return 2
 

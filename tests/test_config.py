@@ -121,3 +121,16 @@ def test_the_commented_examples_in_the_default_profile_load(tmp_path: Path) -> N
         Catalog(loaded)
         key = example.split(":", 1)[0]
         assert getattr(loaded, key)
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"models": {"acme.x-v1:0": {"family": "openai", "size_class": "small"}}}, "known families"),
+        ({"aliases": {"arn:aws:bedrock:us-east-1:123456789012:imported-model/abcdefabcdef": "anthropic.nope"}},
+         "not a catalogue model"),
+    ],
+)
+def test_config_mistakes_fail_at_load(changes: dict, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Catalog(EmulatorConfig(**changes))

@@ -118,3 +118,13 @@ def test_a_lone_surrogate_in_a_body_is_answered(door: Door) -> None:
             b'"messages":[{"role":"user","content":"a\\ud800"}]}')
     reply = door.client().invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=body)
     assert json.loads(reply["body"].read())["usage"]["output_tokens"] <= 5
+
+
+def test_a_tls_server_removes_its_throwaway_certificate() -> None:
+    import os
+
+    with EmulatorServer(tls=True) as server:
+        bundle = server.ca_bundle
+        assert bundle and os.path.exists(bundle)
+        assert server.endpoint_url.startswith("https://")
+    assert not os.path.exists(os.path.dirname(bundle))

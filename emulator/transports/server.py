@@ -12,7 +12,7 @@ from emulator.config import EmulatorConfig
 from emulator.core import Emulator, EmulatorHandle
 from emulator.engine.clock import WallClock
 from emulator.transports.asgi import create_app
-from emulator.transports.tls import make_certificate
+from emulator.transports.tls import Certificate, make_certificate
 
 
 class EmulatorServer(EmulatorHandle):
@@ -40,9 +40,10 @@ class EmulatorServer(EmulatorHandle):
         self.host = host
         self._port = port
         self.ca_bundle: str | None = None  # with tls=True: the CA file a client must trust
+        self._certificate: Certificate | None = None
         ssl: dict[str, str] = {}
         if tls:
-            cert = make_certificate(host)
+            cert = self._certificate = make_certificate(host)
             self.ca_bundle = cert.ca_bundle
             ssl = {"ssl_certfile": cert.certfile, "ssl_keyfile": cert.keyfile}
         self._uvicorn = uvicorn.Server(
@@ -100,6 +101,8 @@ class EmulatorServer(EmulatorHandle):
         self._uvicorn.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._certificate is not None:
+            self._certificate.remove()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
