@@ -193,13 +193,18 @@ def guard_for(guardrails: Mapping[str, GuardrailConfig], params: dict[str, Any])
         return None
     if not identifier or not version:
         raise validation(INCOMPLETE_GUARDRAIL)
-    try:
-        guardrail = resolve(guardrails, identifier, version)
-    except GuardrailNotFound as missing:
-        raise validation(INVALID_GUARDRAIL if missing.missing == "identifier" else INVALID_GUARDRAIL_VERSION) from None
+    guardrail = requested(guardrails, identifier, version)
     trace = config.get("trace") or "disabled"
     checked = evaluate(guardrail, "INPUT", input_blocks(params), full=trace == "enabled_full")
     return ConverseGuard(guardrail, trace, config.get("streamProcessingMode") or "sync", checked)
+
+
+def requested(guardrails: Mapping[str, GuardrailConfig], identifier: str, version: str) -> Guardrail:
+    """The guardrail a model request names, or the ValidationException Bedrock answers."""
+    try:
+        return resolve(guardrails, identifier, version)
+    except GuardrailNotFound as missing:
+        raise validation(INVALID_GUARDRAIL if missing.missing == "identifier" else INVALID_GUARDRAIL_VERSION) from None
 
 
 def input_blocks(params: dict[str, Any]) -> list[TextBlock]:

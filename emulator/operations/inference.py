@@ -16,6 +16,7 @@ from emulator.codecs.embeddings import STREAMING_UNSUPPORTED, EmbeddingRequest
 from emulator.codecs.stream import StreamEvent
 from emulator.engine.engine import Call, Invocation
 from emulator.guardrails.converse import ConverseGuard, guard_for
+from emulator.guardrails.invoke import InvokeGuard, invoke_guard_for
 from emulator.operations.base import Exchange, base_headers, error_response, json_response
 from emulator.wire import service
 from emulator.wire.errors import BedrockError, validation
@@ -44,6 +45,9 @@ def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchan
     guard = _guardrail(emulator, operation, params)
     if guard is not None:
         return _guarded_exchange(emulator, guard, invocation)
+    invoke_guard = _invoke_guardrail(emulator, operation, params, model, request)
+    if invoke_guard is not None:
+        return _invoke_guarded_exchange(emulator, invoke_guard, invocation)
     call = emulator.engine.submit(invocation)
     return Exchange(call, lambda: render(call, padding=emulator.config.front_door.stream_padding, request=request))
 
@@ -202,3 +206,35 @@ def _guarded_render(call: Call, guard: ConverseGuard, padding: bool) -> WireResp
         body = guard.converse_response(call, converse.response(call))
         return json_response(call.request_id, body, outcome.respond_at)
     return _stream(call, guard.stream_events(call, converse.stream_events(call)), padding)
+
+
+# -- guardrails: InvokeModel / IMWRS ``X-Amzn-Bedrock-Guardrail*`` headers (emulator.guardrails.invoke)
+
+
+def _invoke_guardrail(
+    emulator: Emulator, operation: str, params: dict[str, Any], model: ModelSpec, request: EmbeddingRequest | None
+) -> InvokeGuard | None:
+    """The request's guardrail with its input checked, or None (no guardrail headers)."""
+    if operation not in ("InvokeModel", "InvokeModelWithResponseStream"):
+        return None
+    if not (params.get("guardrailIdentifier") or params.get("guardrailVersion")):
+        return None  # the body is parsed a second time only when a guardrail asks for its text
+    prompt = None if request is not None else codec_for(model).parse(params.get("body", b""), model)
+    return invoke_guard_for(emulator.config.guardrails, params, prompt)
+
+
+def _invoke_guarded_exchange(emulator: Emulator, guard: InvokeGuard, invocation: Invocation) -> Exchange:
+    call = emulator.engine.submit(guard.guard.invocation(invocation))
+    guard.guard.submitted(call)
+    return Exchange(call, lambda: _invoke_guarded_render(call, guard))
+
+
+def _invoke_guarded_render(call: Call, guard: InvokeGuard) -> WireResponse:
+    outcome = call.outcome
+    assert outcome is not None
+    if outcome.error is not None:
+        return render(call)
+    codec = codec_for(call.invocation.model)
+    if call.invocation.operation == "InvokeModel":
+        return _invoke_response(call, guard.response(call, codec))
+    return _stream(call, guard.stream_chunks(call, codec))
