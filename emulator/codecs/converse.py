@@ -24,6 +24,9 @@ MUST_ALTERNATE = (
     "alternates between user and assistant roles and try again."
 )
 TOOL_CONFIG_REQUIRED = "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+# A toolConfig sent to a model without tool use (Titan Text, Mistral 7B, Mixtral). The wording is
+# as client reports quote it; UNCONFIRMED against a capture (whether a trailing hint follows).
+TOOL_USE_UNSUPPORTED = "This model doesn't support tool use."
 
 
 def blank_text(i: int, j: int) -> str:
@@ -119,13 +122,17 @@ def to_prompt(
             prompt.extra_input_tokens += extra
         prompt.turns.append((message.get("role", ""), "\n".join(t for t in texts if t)))
     if tool_config:
-        prompt.tools = _tools(tool_config)
         choice = tool_config.get("toolChoice") or {"auto": {}}
-        prompt.tool_choice = next(iter(choice), "auto")
-        prompt.tool_name = (choice.get("tool") or {}).get("name")
+        offer_tools(prompt, _tools(tool_config), next(iter(choice), "auto"), (choice.get("tool") or {}).get("name"))
     if messages and messages[-1].get("role") == "user":
         prompt.after_tool_result = any("toolResult" in b for b in messages[-1].get("content", []))
     return prompt
+
+
+def offer_tools(prompt: Prompt, tools: list[ToolDef], choice: str = "auto", name: str | None = None) -> None:
+    """Put the tools offered, whatever their wire format, into the prompt: they are billed as input
+    and the engine's seeded tool-call decision reads them (choice: auto | any | tool | none)."""
+    prompt.tools, prompt.tool_choice, prompt.tool_name = tools, choice, name
 
 
 def _tools(tool_config: dict[str, Any]) -> list[ToolDef]:
@@ -173,7 +180,14 @@ def check_messages(messages: list[dict[str, Any]], has_tool_config: bool) -> Non
             raise validation(missing_tool_results(i, unmatched))
 
 
+def check_tool_support(model: ModelSpec) -> None:
+    """Refuse tools offered to a model that has no tool use (any door, any body format)."""
+    if not model.tool_use:
+        raise validation(TOOL_USE_UNSUPPORTED)
+
+
 def check_tool_config(tool_config: dict[str, Any], model: ModelSpec) -> None:
+    check_tool_support(model)
     names = set()
     for k, tool in enumerate(tool_config.get("tools") or []):
         spec = tool.get("toolSpec")

@@ -1,6 +1,7 @@
 """Mistral bodies for InvokeModel and its stream: text completion (``prompt`` -> ``outputs``,
 Mistral 7B, Mixtral 8x7B, Large 2402) and chat completion (``messages`` -> ``choices``,
-Large 2407)."""
+Large 2407), with Mistral's native function calling (``tools`` / ``tool_choice`` in, a message's
+``tool_calls`` out, ``role: tool`` messages carrying the results)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from emulator.catalog import ModelSpec
+from emulator.codecs import converse
 from emulator.codecs.anthropic import invocation_metrics
 from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt, stop_or_length
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
+from emulator.engine.toolgen import ToolDef
 from emulator.wire.errors import validation
 
 # AWS's documented max_tokens defaults: 512 for 7B and Mixtral, the model's cap for Large.
@@ -44,6 +47,35 @@ def text_schema(max_tokens: int) -> BodySchema:
 
 
 _CONTENT_PART = {"type": "object", "properties": {"text": {"type": "string"}}}
+# Mistral's function tool: {type: function, function: {name, description, parameters}}.
+_TOOL = {
+    "type": "object",
+    "required": ["type", "function"],
+    "properties": {
+        "type": {"type": "string", "enum": ["function"]},
+        "function": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "description": {"type": "string"},
+                "parameters": {"type": "object"},
+            },
+        },
+    },
+}
+# auto | any | none, or one named function ({type: function, function: {name}}).
+_TOOL_CHOICE = {
+    "anyOf": [
+        {"type": "string", "enum": ["auto", "any", "none"]},
+        {
+            "type": "object",
+            "required": ["function"],
+            "properties": {"function": {"type": "object", "required": ["name"],
+                                        "properties": {"name": {"type": "string"}}}},
+        },
+    ]
+}
 
 
 @lru_cache(maxsize=8)
@@ -71,8 +103,8 @@ def chat_schema(max_tokens: int) -> BodySchema:
                         },
                     },
                 },
-                "tools": {"type": "array", "items": {"type": "object"}},
-                "tool_choice": {"type": ["string", "object"]},
+                "tools": {"type": "array", "items": _TOOL},
+                "tool_choice": _TOOL_CHOICE,
                 "max_tokens": {"type": "integer", "minimum": 1, "maximum": max_tokens},
                 "temperature": _UNIT,
                 "top_p": _UNIT,
@@ -126,6 +158,18 @@ def parse_chat(raw: bytes, model: ModelSpec) -> Prompt:
             prompt.system.append(text)
         else:
             prompt.turns.append((message["role"], text))
+    if body.get("tools"):
+        converse.check_tool_support(model)
+        tools = [ToolDef(t["function"]["name"], t["function"].get("description", ""),
+                         t["function"].get("parameters") or {"type": "object", "properties": {}})
+                 for t in body["tools"]]
+        choice = body.get("tool_choice", "auto")
+        if isinstance(choice, dict):
+            converse.offer_tools(prompt, tools, "tool", choice["function"]["name"])
+        else:
+            converse.offer_tools(prompt, tools, choice)
+    # Results arrive as ``role: tool`` messages; after them the model answers in text.
+    prompt.after_tool_result = body["messages"][-1]["role"] == "tool"
     if prompt.exceeds(model.context_window):
         raise validation(INPUT_TOO_LONG)
     return prompt
@@ -133,8 +177,24 @@ def parse_chat(raw: bytes, model: ModelSpec) -> Prompt:
 
 def stop_reason(call: Call) -> str:
     # Mistral's own vocabulary (stop | length | tool_calls): a stop sequence is a "stop" too.
-    # No tool calls are generated here.
+    if call.outcome.tool_call is not None:  # type: ignore[union-attr]
+        return "tool_calls"
     return stop_or_length(call.outcome.stop_reason)  # type: ignore[union-attr]
+
+
+def tool_call_id(suffix: str) -> str:
+    """Mistral names a tool call with 9 letters and digits (``D681PevKs``)."""
+    return suffix[:9]
+
+
+def _message(call: Call, text: str) -> dict[str, Any]:
+    """The assistant message; with a tool call, its ``tool_calls`` (arguments as a JSON string)."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    tool = call.outcome.tool_call  # type: ignore[union-attr]
+    if tool is not None:
+        function = {"name": tool.name, "arguments": tool.input_json}
+        message["tool_calls"] = [{"id": tool_call_id(tool.id_suffix), "function": function}]
+    return message
 
 
 def response_text(call: Call) -> dict[str, Any]:
@@ -148,8 +208,7 @@ def response_chat(call: Call) -> dict[str, Any]:
     assert outcome is not None
     # The stop_reason vocabulary of chat completion on Bedrock is UNCONFIRMED (bedrock-wire.md 6.5);
     # AWS's docs show Mistral's own: stop | length | tool_calls.
-    message = {"role": "assistant", "content": outcome.text}
-    return {"choices": [{"index": 0, "message": message, "stop_reason": stop_reason(call)}]}
+    return {"choices": [{"index": 0, "message": _message(call, outcome.text), "stop_reason": stop_reason(call)}]}
 
 
 def _chunks(call: Call, payload: Callable[[str, str | None], dict[str, Any]]) -> list[StreamEvent]:
@@ -174,10 +233,13 @@ def stream_chunks_text(call: Call) -> list[StreamEvent]:
 
 def stream_chunks_chat(call: Call) -> list[StreamEvent]:
     # Chunks repeat the response's choice shape with a partial message (UNCONFIRMED: some
-    # clients also read a ``delta``; AWS's docs only describe ``message``).
-    return _chunks(call, lambda text, stop: {
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "stop_reason": stop}]
-    })
+    # clients also read a ``delta``; AWS's docs only describe ``message``). A tool call comes
+    # whole in the last chunk, with stop reason tool_calls (UNCONFIRMED against a capture).
+    def payload(text: str, stop: str | None) -> dict[str, Any]:
+        message = _message(call, text) if stop is not None else {"role": "assistant", "content": text}
+        return {"choices": [{"index": 0, "message": message, "stop_reason": stop}]}
+
+    return _chunks(call, payload)
 
 
 TEXT = SimpleNamespace(parse=parse_text, response=response_text, stream_chunks=stream_chunks_text)
