@@ -81,3 +81,17 @@ def test_server_client_helper_talks_to_the_server(server) -> None:
     server.reset()
     reply = server.client(retries={"total_max_attempts": 1}).converse(modelId=LLAMA_70B, messages=MESSAGES)
     assert reply["usage"]["inputTokens"] == server.ledger.records[-1].input_tokens
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("times", "2"), ("after_events", "2"), ("model", 5), ("probability", True), ("times", -1)],
+)
+def test_fault_fields_of_the_wrong_type_are_refused(http_door: Door, field: str, value: object) -> None:
+    response = requests.post(http_door.endpoint_url + "/_emulator/faults",
+                             json={"code": "ThrottlingException", "at": "first_byte", field: value}, timeout=5)
+    assert response.status_code == 400
+    assert field in response.json()["message"]
+    # and nothing was added that could break later requests
+    client = http_door.client(max_attempts=1)
+    assert client.converse(modelId=LLAMA_70B, messages=MESSAGES)["usage"]["outputTokens"] > 0

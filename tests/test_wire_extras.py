@@ -128,3 +128,53 @@ def test_a_tls_server_removes_its_throwaway_certificate() -> None:
         assert bundle and os.path.exists(bundle)
         assert server.endpoint_url.startswith("https://")
     assert not os.path.exists(os.path.dirname(bundle))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"temperature":NaN,'
+        b'"messages":[{"role":"user","content":"hi"}]}',
+        b'{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"top_p":Infinity,'
+        b'"messages":[{"role":"user","content":"hi"}]}',
+    ],
+)
+def test_nan_and_infinity_are_not_json_numbers(door: Door, body: bytes) -> None:
+    client = door.client()
+    with pytest.raises(client.exceptions.ValidationException, match="Malformed input request"):
+        client.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=body)
+
+
+def test_nan_in_a_converse_body_is_refused(http_door: Door) -> None:
+    import requests
+
+    url = http_door.endpoint_url + "/model/meta.llama3-1-70b-instruct-v1%3A0/converse"
+    body = b'{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"temperature":NaN}}'
+    response = requests.post(url, data=body, timeout=5)
+    assert response.status_code == 400
+    assert "NaN is not a valid JSON number" in response.json()["message"]
+
+
+def test_an_absurd_timestamp_in_a_query_is_a_validation_error(http_door: Door) -> None:
+    import requests
+
+    response = requests.get(http_door.endpoint_url + "/async-invoke?submitTimeAfter=99999999999999999999", timeout=5)
+    assert response.status_code == 400
+    assert response.headers["x-amzn-ErrorType"].startswith("ValidationException")
+
+
+def test_a_bug_inside_the_engine_frees_its_container(mock, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator.engine.engine import Engine
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(Engine, "_run", broken)
+    client = make_client(max_attempts=1)
+    with pytest.raises(client.exceptions.InternalServerException):
+        client.converse(modelId=LLAMA_70B, messages=MESSAGES)
+    records = mock.ledger.records
+    assert [r.outcome for r in records] == ["InternalServerException"]  # one record, not stuck "pending"
+    mock.clock.sleep(1.0)
+    fleet = mock.emulator.engine.fleets[LLAMA_70B]
+    assert all(c.active == 0 for c in fleet.containers)

@@ -14,6 +14,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from emulator.wire.errors import BedrockError
+from emulator.wire.request_parser import reject_constant
 
 _TYPE_NAMES = {
     "integer": "Integer",
@@ -93,8 +94,8 @@ def malformed(violations: list[str]) -> BedrockError:
 def load_body(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or Bedrock's error for anything else."""
     try:
-        body = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant) if raw else None
+    except (UnicodeDecodeError, ValueError):  # not JSON, or NaN / Infinity in it
         raise malformed(["#: expected type: JSONObject, found: String"]) from None
     if not isinstance(body, dict):
         raise malformed([f"#: expected type: JSONObject, found: {_type_of(body)}"])

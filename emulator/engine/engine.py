@@ -1,13 +1,15 @@
 """The engine: every attempt goes admission -> fleet -> latency -> generator -> ledger.
 
 It is driven by a clock (virtual or wall) and never reads real time itself. Each attempt costs
-a few plain-attribute updates and at most one simpy timeout (the container release), no
+a few plain-attribute updates and one simpy timeout (the container release; an idle container
+also gets a keep-alive timer), no
 ``Process``; ``benchmarks/engine_throughput.py`` measures what that buys (tens of thousands of
 attempts per real second on a 2-core machine).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Callable
@@ -24,6 +26,8 @@ from emulator.engine.latency import LatencyModel
 from emulator.engine.ledger import Ledger, LedgerRecord
 from emulator.engine.toolgen import ToolCall, ToolDef
 from emulator.wire.errors import BedrockError, with_model_error_fields
+
+log = logging.getLogger("bedrock_chaos")
 
 
 @dataclass
@@ -112,7 +116,7 @@ class Engine:
 
     # -- public ----------------------------------------------------------------------------
     def submit(self, invocation: Invocation) -> Call:
-        """Admit one attempt at the current engine time. Call under ``clock.lock``."""
+        """Admit one attempt at the current engine time (takes ``clock.lock`` itself)."""
         with self.clock.lock:
             return self._submit(invocation)
 
@@ -165,7 +169,7 @@ class Engine:
             call.outcome = Outcome(None, respond_at=now + front.count_tokens_latency_s)
             return call
         fleet = self.fleet(inv.model)
-        fleet.acquire(lambda slot: self._run(call, fleet, slot))
+        fleet.acquire(lambda slot: self._run_guarded(call, fleet, slot))
         return call
 
     def _refuse(self, call: Call, error: BedrockError, delay: float) -> None:
@@ -174,10 +178,21 @@ class Engine:
         call.record.latency_s = delay
         call.outcome = Outcome(error, respond_at=call.arrived_at + delay)
 
+    def _run_guarded(self, call: Call, fleet: ModelFleet, slot: Slot) -> None:
+        """``_run``, but a bug in it costs one InternalServerException, not a leaked container
+        slot and a record stuck at "pending" (it runs inside simpy callbacks, far from any door)."""
+        try:
+            self._run(call, fleet, slot)
+        except Exception:
+            log.exception("bedrock-chaos: internal error while running %s", call.request_id)
+            call.record.outcome = "InternalServerException"
+            call.outcome = Outcome(BedrockError("InternalServerException"), respond_at=self.env.now)
+            self._release_at(fleet, slot, self.env.now)
+
     def _run(self, call: Call, fleet: ModelFleet, slot: Slot) -> None:
         inv, record = call.invocation, call.record
         now = self.env.now
-        timing = self._latency[inv.model.size_class].draw(self._timing, inv.input_tokens, slot.concurrent)
+        timing = fleet.latency.draw(self._timing, inv.input_tokens, slot.concurrent)
         first_byte = slot.start_at + timing.ttft_s
         record.cold = slot.cold_start_s > 0
         record.cold_start_s = slot.cold_start_s

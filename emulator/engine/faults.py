@@ -38,8 +38,20 @@ class Fault:
             raise ValueError(f"unknown error code {self.code!r}; modeled codes: {sorted(error_shapes())}")
         if self.at not in POINTS:
             raise ValueError(f"unknown fault point {self.at!r}; one of {POINTS}")
+        _typed("probability", self.probability, (int, float))
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within 0..1")
+        # Checked here because faults also arrive as JSON over HTTP: a wrong type must be refused
+        # at once, not break every request the fault later meets.
+        for name in ("times", "after_events"):
+            value = getattr(self, name)
+            if value is not None or name == "after_events":
+                _typed(name, value, (int,))
+                if value < 0:
+                    raise ValueError(f"{name} must not be negative")
+        for name in ("model", "operation", "message"):
+            if getattr(self, name) is not None:
+                _typed(name, getattr(self, name), (str,))
 
     @property
     def spent(self) -> bool:
@@ -52,6 +64,12 @@ class Fault:
             and (self.model is None or self.model == model_id)
             and (self.operation is None or self.operation == operation)
         )
+
+
+def _typed(name: str, value: object, types: tuple[type, ...]) -> None:
+    if isinstance(value, bool) or not isinstance(value, types):
+        wanted = " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{name} must be {wanted}, not {type(value).__name__}")
 
 
 class FaultSet:

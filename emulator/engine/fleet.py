@@ -50,7 +50,7 @@ class ModelFleet:
     concurrency: int
     max_containers: int
     containers: list[Container] = field(default_factory=list)
-    queue: deque[tuple[float, Granted]] = field(default_factory=deque)
+    queue: deque[Granted] = field(default_factory=deque)
     started: int = 0  # containers ever started
     evicted: int = 0
     # Containers with a free slot, oldest first (lazy: entries are checked when popped).
@@ -66,7 +66,7 @@ class ModelFleet:
             self.containers.append(container)
             heapq.heappush(self._open, (container.number, container))
         if container is None:
-            self.queue.append((now, granted))
+            self.queue.append(granted)
             return
         granted(self._occupy(container, now))
 
@@ -78,17 +78,13 @@ class ModelFleet:
         container.active -= 1
         container.last_used = now
         if self.queue:
-            _, granted = self.queue.popleft()
+            granted = self.queue.popleft()
             granted(self._occupy(container, now))
         elif container.active == 0:
             container.idle_since_token += 1
             token = container.idle_since_token
             timer = self.env.timeout(self.keep_alive_s)
             timer.callbacks.append(lambda _ev: self._maybe_evict(container, token))
-
-    def warm_containers(self) -> int:
-        now = self.env.now
-        return sum(1 for c in self.containers if c.ready_at <= now)
 
     def _free_container(self) -> Container | None:
         # Pack requests onto the oldest containers so the extra ones can idle out.

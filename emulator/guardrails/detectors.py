@@ -200,7 +200,6 @@ _CATEGORY_TERMS: dict[str, tuple[tuple[str, float], ...]] = {
         (r"(?:verbatim|word for word)", _WEAK),
     ),
 }
-CONTENT_CATEGORIES = ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT")
 PROMPT_ATTACK_CATEGORIES = ("JAILBREAK", "PROMPT_INJECTION", "PROMPT_LEAKAGE")
 _TERMS = {
     category: tuple((re.compile(rf"(?<!\w)(?:{term})(?!\w)", re.IGNORECASE), weight) for term, weight in terms)

@@ -19,9 +19,8 @@ OBSERVED_MESSAGES = {
     "ModelErrorException": (
         "The system encountered an unexpected error during processing. Try your request again."
     ),
-    "ValidationException": "The provided model identifier is invalid.",
+    "ValidationException": "The provided model identifier is invalid.",  # = INVALID_MODEL
 }
-TOO_MANY_TOKENS = "Too many tokens, please wait before trying again."
 INVALID_MODEL = "The provided model identifier is invalid."
 
 _ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.bedrock/"

@@ -66,7 +66,8 @@ def _from_text(shape: Shape, text: str, path: str) -> Any:
             return _b64(text, path)
         if shape.serialization.get("jsonvalue"):  # base64 of compact JSON (botocore's jsonvalue headers)
             return json.loads(base64.b64decode(text))
-    except (ValueError, TypeError, OverflowError, binascii.Error):
+    # botocore's parse_timestamp raises RuntimeError for years it cannot place in a timezone.
+    except (ValueError, TypeError, OverflowError, RuntimeError, binascii.Error):
         raise _type_error(path, shape) from None
     return text
 
@@ -126,15 +127,22 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
     return value
 
 
+def reject_constant(name: str) -> Any:
+    """``json.loads`` hook: NaN and Infinity are not JSON, and NaN would slip past every range check."""
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
 def _load_json_object(body: bytes) -> dict:
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_constant=reject_constant)
     except UnicodeDecodeError as e:
         raise RequestParseError(f"Malformed request body: not valid UTF-8 ({e.reason})") from None
     except json.JSONDecodeError as e:
         raise RequestParseError(
             f"Malformed request body: {e.msg} at line {e.lineno} column {e.colno}"
         ) from None
+    except ValueError as e:
+        raise RequestParseError(f"Malformed request body: {e}") from None
     if not isinstance(doc, dict):
         raise RequestParseError(f"Malformed request body: expected a JSON object, got {type(doc).__name__}")
     return doc
