@@ -14,9 +14,9 @@ def throttle_storm(probability: float = 0.5, *, model: str | None = None, times:
     return Fault("ThrottlingException", probability=probability, model=model, times=times)
 
 
-def capacity_shortage(probability: float = 0.2, *, model: str | None = None) -> Fault:
+def capacity_shortage(probability: float = 0.2, *, model: str | None = None, times: int | None = None) -> Fault:
     """503 ServiceUnavailableException: the service-side capacity shortage, not your quota."""
-    return Fault("ServiceUnavailableException", probability=probability, model=model)
+    return Fault("ServiceUnavailableException", probability=probability, model=model, times=times)
 
 
 def cold_model(times: int = 2, *, model: str | None = None) -> Fault:

@@ -13,7 +13,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
-RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException"}
+# Codes that, once the SDK has given up retrying, the service answers from its cache.
+FALL_BACK_ON = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException"}
 
 
 @dataclass
@@ -39,7 +40,7 @@ class AnswerService:
             )
         except ClientError as error:
             cached = self.cache.get(question)
-            if error.response["Error"]["Code"] in RETRYABLE and cached is not None:
+            if error.response["Error"]["Code"] in FALL_BACK_ON and cached is not None:
                 return Answer(cached, "cache")
             raise
         text = response["output"]["message"]["content"][0]["text"]

@@ -3,6 +3,7 @@
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from chaos import capacity_shortage, model_timeout, throttle_storm
 from emulator import mock_bedrock
@@ -46,7 +47,7 @@ def test_falls_back_to_the_cache_when_capacity_runs_out(bedrock):
 
 def test_a_model_timeout_is_not_retried_and_not_hidden(bedrock):
     bedrock.faults.add(model_timeout())
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(ClientError) as raised:
         service().answer("Summarise the incident report.")
     assert raised.value.response["Error"]["Code"] == "ModelTimeoutException"
     assert len(bedrock.ledger) == 1
