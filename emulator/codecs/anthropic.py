@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from emulator.catalog import ModelSpec
-from emulator.codecs.prompt import IMAGE_TOKENS, INPUT_TOO_LONG, Prompt, alternation_problem
+from emulator.codecs.prompt import IMAGE_TOKENS, Prompt, alternation_problem
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas, json_deltas
 from emulator.engine.engine import Call, Outcome
@@ -219,8 +219,6 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
     prompt.tools, prompt.tool_choice, prompt.tool_name = tools, choice["type"], choice.get("name")
     last = body["messages"][-1]
     prompt.after_tool_result = last["role"] == "user" and bool(_ids(last["content"], "tool_result", "tool_use_id"))
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 

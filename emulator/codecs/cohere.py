@@ -13,12 +13,11 @@ from typing import Any
 from emulator.catalog import ModelSpec
 from emulator.codecs import converse
 from emulator.codecs.anthropic import invocation_metrics
-from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt
+from emulator.codecs.prompt import Prompt
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
 from emulator.engine.toolgen import ToolDef
-from emulator.wire.errors import validation
 
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 _OBJECTS = {"type": "array", "items": {"type": "object"}}
@@ -123,8 +122,6 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
     # With tool_results the model answers the user in text.
     prompt.after_tool_result = bool(body.get("tool_results"))
     prompt.stop_sequences = list(body.get("stop_sequences") or [])
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from emulator.catalog import ModelSpec
-from emulator.codecs.prompt import IMAGE_TOKENS, INPUT_TOO_LONG, Prompt, alternation_problem
+from emulator.codecs.prompt import IMAGE_TOKENS, Prompt, alternation_problem
 from emulator.codecs.stream import StreamEvent, deltas, json_deltas
 from emulator.engine.engine import Call, Outcome
 from emulator.engine.tokens import count_tokens
@@ -228,16 +228,7 @@ def parse(params: dict[str, Any], model: ModelSpec) -> Prompt:
     prompt.temperature = config.get("temperature")
     prompt.top_p = config.get("topP")
     prompt.stop_sequences = list(config.get("stopSequences") or [])
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
-
-
-def count_input(converse_input: dict[str, Any]) -> int:
-    """CountTokens' ``converse`` input kind: the same count Converse bills."""
-    prompt = to_prompt(converse_input.get("messages") or [], converse_input.get("system"),
-                       converse_input.get("toolConfig"))
-    return prompt.input_tokens()
 
 
 def _usage(call: Call) -> dict[str, int]:

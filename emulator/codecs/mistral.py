@@ -14,12 +14,11 @@ from typing import Any
 from emulator.catalog import ModelSpec
 from emulator.codecs import converse
 from emulator.codecs.anthropic import invocation_metrics
-from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt, stop_or_length
+from emulator.codecs.prompt import Prompt, stop_or_length
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
 from emulator.engine.toolgen import ToolDef
-from emulator.wire.errors import validation
 
 # AWS's documented max_tokens defaults: 512 for 7B and Mixtral, the model's cap for Large.
 _DEFAULT_MAX_TOKENS = 512
@@ -130,8 +129,6 @@ def parse_text(raw: bytes, model: ModelSpec) -> Prompt:
     )
     prompt.turns.append(("user", body["prompt"]))
     prompt.stop_sequences = list(body.get("stop") or [])
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 
@@ -170,8 +167,6 @@ def parse_chat(raw: bytes, model: ModelSpec) -> Prompt:
             converse.offer_tools(prompt, tools, choice)
     # Results arrive as ``role: tool`` messages; after them the model answers in text.
     prompt.after_tool_result = body["messages"][-1]["role"] == "tool"
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 

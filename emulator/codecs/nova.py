@@ -17,7 +17,7 @@ from emulator.catalog import ModelSpec
 from emulator.codecs import converse
 from emulator.codecs.anthropic import invocation_metrics
 from emulator.codecs.converse import MUST_ALTERNATE, MUST_START_WITH_USER
-from emulator.codecs.prompt import IMAGE_TOKENS, INPUT_TOO_LONG, Prompt, alternation_problem
+from emulator.codecs.prompt import IMAGE_TOKENS, Prompt, alternation_problem
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent
 from emulator.engine.engine import Call
@@ -201,8 +201,6 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
     last = messages[-1]
     prompt.after_tool_result = last["role"] == "user" and any("toolResult" in b for b in last["content"])
     prompt.stop_sequences = list(config.get("stopSequences") or [])
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 

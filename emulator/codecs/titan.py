@@ -7,11 +7,10 @@ from typing import Any
 
 from emulator.catalog import ModelSpec
 from emulator.codecs.anthropic import invocation_metrics
-from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt
+from emulator.codecs.prompt import Prompt
 from emulator.codecs.schema import BodySchema, load_body
 from emulator.codecs.stream import StreamEvent, deltas
 from emulator.engine.engine import Call
-from emulator.wire.errors import validation
 
 DEFAULT_MAX_TOKEN_COUNT = 512  # AWS's documented default for every Titan Text model
 
@@ -51,8 +50,6 @@ def parse(raw: bytes, model: ModelSpec) -> Prompt:
     prompt = Prompt(max_tokens=max_tokens, temperature=config.get("temperature"), top_p=config.get("topP"))
     prompt.turns.append(("user", body["inputText"]))
     prompt.stop_sequences = list(config.get("stopSequences") or [])
-    if prompt.exceeds(model.context_window):
-        raise validation(INPUT_TOO_LONG)
     return prompt
 
 

@@ -10,6 +10,13 @@ The instance generator covers the JSON Schema that tool definitions use in pract
 ``minimum``/``maximum``/``exclusiveMinimum``/``exclusiveMaximum``/``multipleOf``, ``format``,
 ``anyOf``/``oneOf``/``allOf`` and local ``$ref`` (``#/$defs/...``, ``#/definitions/...``).
 ``pattern`` is not generated against (no regex inversion): a string of the right length is.
+
+Generation is bounded, since it runs under the engine lock: a node takes at most ``_MAX_CHARS``
+characters, ``_MAX_ITEMS`` items or ``_MAX_PROPERTIES`` properties, and the whole input spends
+from a token budget (the request's max tokens, less the call's name and framing). Every node is
+charged a lower bound of the tokens it adds to the JSON, so generation stops as soon as the call
+cannot fit; a schema whose lower bounds pass the clamps cannot fit either. Such a call is returned
+with more tokens than max tokens, and the engine answers with text cut at max tokens instead.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ TOOL_CALL_FRAMING = 4
 _ID_ALPHABET = string.ascii_letters + string.digits
 _MAX_DEPTH = 6  # recursive schemas ($ref cycles) bottom out here
 _DEFAULT_P = 0.3  # how often a property with a ``default`` takes it
+# Per-node clamps: lower bounds above them make the call too long to fit any max tokens.
+_MAX_CHARS = 1000
+_MAX_ITEMS = 200
+_MAX_PROPERTIES = 200
+# The token budget of an input generated without a request's max tokens (above any model's).
+DEFAULT_BUDGET = 200_000
 
 _WORDS = (
     "alpha bravo cedar delta ember falcon granite harbor island juniper kestrel lumen meadow "
@@ -45,6 +58,8 @@ class ToolDef:
     name: str
     description: str = ""
     input_schema: Any = field(default_factory=dict)
+    # The max tokens of the request offering the tool (the budget of a call's input), if known.
+    max_tokens: int | None = None
 
     def prompt_text(self) -> str:
         """What the definition adds to the prompt (billed as input tokens)."""
@@ -66,10 +81,19 @@ def new_id_suffix(rng: random.Random, length: int = 22) -> str:
     return "".join(rng.choice(_ID_ALPHABET) for _ in range(length))
 
 
-def make_call(tool: ToolDef, rng: random.Random) -> ToolCall:
-    """A call of ``tool`` with a seeded input that conforms to its input schema."""
+def make_call(tool: ToolDef, rng: random.Random, max_tokens: int | None = None) -> ToolCall:
+    """A call of ``tool`` with a seeded input that conforms to its input schema.
+
+    ``max_tokens`` (default: the tool's own, else ``DEFAULT_BUDGET``) bounds the work: once the
+    input cannot fit, generation stops and the call returned has ``max_tokens + 1`` tokens.
+    """
+    limit = max_tokens if max_tokens is not None else tool.max_tokens
+    limit = DEFAULT_BUDGET if limit is None else limit
+    overhead = count_tokens(tool.name) + TOOL_CALL_FRAMING
     try:
-        value = instance(tool.input_schema, rng)
+        value = instance(tool.input_schema, rng, budget=max(0, limit - overhead))
+    except OverBudget:
+        return ToolCall(tool.name, new_id_suffix(rng), {}, "{}", limit + 1)
     except (RecursionError, OverflowError, ValueError, TypeError, ZeroDivisionError):
         # A pathological schema (self-referencing allOf, astronomical bounds) must not take the
         # engine down; the model answers with an empty input, as a confused model would.
@@ -84,15 +108,29 @@ def make_call(tool: ToolDef, rng: random.Random) -> ToolCall:
 # -- JSON Schema instances --------------------------------------------------------------------------
 
 
-def instance(schema: Any, rng: random.Random) -> Any:
-    """A seeded value that validates against ``schema`` (see the module docstring for coverage)."""
-    return _Gen(schema, rng).value(schema, 0)
+class OverBudget(Exception):
+    """The instance being generated cannot fit its token budget (or passes the per-node clamps)."""
+
+
+def instance(schema: Any, rng: random.Random, budget: int = DEFAULT_BUDGET) -> Any:
+    """A seeded value that validates against ``schema`` (see the module docstring for coverage).
+
+    Raises ``OverBudget`` once the value's JSON would take more than ``budget`` tokens.
+    """
+    return _Gen(schema, rng, budget).value(schema, 0)
 
 
 class _Gen:
-    def __init__(self, root: Any, rng: random.Random) -> None:
+    def __init__(self, root: Any, rng: random.Random, budget: int = DEFAULT_BUDGET) -> None:
         self.root = root
         self.rng = rng
+        self.budget = budget
+        self.spent = 0  # a lower bound on the tokens of what has been generated so far
+
+    def _spend(self, tokens: int) -> None:
+        self.spent += tokens
+        if self.spent > self.budget:
+            raise OverBudget
 
     def value(self, schema: Any, depth: int) -> Any:
         if schema is True or not isinstance(schema, dict) or depth > 4 * _MAX_DEPTH:
@@ -101,12 +139,18 @@ class _Gen:
             target = self._resolve(schema["$ref"])
             if target is not None and depth < _MAX_DEPTH:
                 return self.value(target, depth + 1)
-            return {} if depth >= _MAX_DEPTH else self._word()
+            if depth >= _MAX_DEPTH:
+                self._spend(2)
+                return {}
+            return self._word()
         if "const" in schema:
+            self._spend(1)
             return schema["const"]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
+            self._spend(1)
             return self.rng.choice(schema["enum"])
         if "default" in schema and self.rng.random() < _DEFAULT_P:
+            self._spend(1)
             return schema["default"]
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
@@ -130,8 +174,10 @@ class _Gen:
         if kind == "number":
             return self._number(schema)
         if kind == "boolean":
+            self._spend(1)
             return self.rng.random() < 0.5
         if kind == "null":
+            self._spend(1)
             return None
         return self._string(schema)
 
@@ -174,28 +220,65 @@ class _Gen:
         return "string"
 
     def _word(self) -> str:
+        self._spend(1)
         return self.rng.choice(_WORDS)
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
         props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
         required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(
             schema.get("required"), list) else []
+        lo = _int(schema.get("minProperties"), 0)
+        if lo > _MAX_PROPERTIES:
+            raise OverBudget
         out: dict[str, Any] = {}
+        self._spend(2)
         if depth >= _MAX_DEPTH:  # deep recursion: only what is required, as simply as possible
-            return {name: self._word() for name in required}
+            for name in required:
+                self._spend(1)
+                out[name] = self._word()
+            return out
         for name, sub in props.items():
             if name in required or self.rng.random() < 0.5:
+                self._spend(1)
                 out[name] = self.value(sub, depth + 1)
         for name in required:  # required but not described: any value will do
             if name not in out:
+                self._spend(1)
                 out[name] = self._word()
+        if len(out) < lo:
+            self._fill_properties(schema, props, out, lo, depth)
         return out
+
+    def _fill_properties(
+        self, schema: dict[str, Any], props: dict[str, Any], out: dict[str, Any], lo: int, depth: int
+    ) -> None:
+        """Up to ``minProperties``: the described properties left out, then additional ones."""
+        for name, sub in props.items():
+            if len(out) >= lo:
+                return
+            if name not in out:
+                self._spend(1)
+                out[name] = self.value(sub, depth + 1)
+        extra = schema.get("additionalProperties", True)
+        if extra is False:
+            return  # unsatisfiable with the properties described: as many as there are
+        i = 0
+        while len(out) < lo:
+            name = f"{_WORDS[i % len(_WORDS)]}_{i}"
+            i += 1
+            if name in out:
+                continue
+            self._spend(1)
+            out[name] = self.value(extra, depth + 1) if isinstance(extra, dict) else self._word()
 
     def _array(self, schema: dict[str, Any], depth: int) -> list[Any]:
         lo = _int(schema.get("minItems"), 0)
-        hi = _int(schema.get("maxItems"), max(lo, 1) + 2)
+        if lo > _MAX_ITEMS:
+            raise OverBudget
+        hi = min(_int(schema.get("maxItems"), max(lo, 1) + 2), _MAX_ITEMS)
         if hi < lo:
             hi = lo
+        self._spend(2)
         n = self.rng.randint(max(lo, min(1, hi)), hi)
         prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
         items = schema.get("items", {})
@@ -218,6 +301,7 @@ class _Gen:
         return out
 
     def _integer(self, schema: dict[str, Any]) -> int:
+        self._spend(1)
         lo, hi = _bounds(schema, integer=True)
         step = schema.get("multipleOf")
         if isinstance(step, int) and not isinstance(step, bool) and step > 0:
@@ -227,6 +311,7 @@ class _Gen:
         return self.rng.randint(lo, hi)
 
     def _number(self, schema: dict[str, Any]) -> float | int:
+        self._spend(1)
         step = schema.get("multipleOf")
         if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
             lo, hi = _bounds(schema, integer=False)
@@ -244,15 +329,19 @@ class _Gen:
         fmt = schema.get("format")
         text = _FORMATS[fmt](self.rng) if fmt in _FORMATS else self._words_text()
         lo = _int(schema.get("minLength"), 0)
+        if lo > _MAX_CHARS or self.spent + 2 + lo // 4 > self.budget:  # a letter run: a token per 4
+            raise OverBudget
         hi = _int(schema.get("maxLength"), max(lo, len(text)))
         if len(text) < lo:
             text += "".join(self.rng.choice(string.ascii_lowercase) for _ in range(lo - len(text)))
         if len(text) > hi:
             text = text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
+        self._spend(2 + count_tokens(text))  # the quotes, then the text's own pieces
         return text
 
     def _words_text(self) -> str:
-        return " ".join(self._word() for _ in range(self.rng.randint(1, 3)))
+        # Not ``_word``: the string is charged as a whole once it is complete.
+        return " ".join(self.rng.choice(_WORDS) for _ in range(self.rng.randint(1, 3)))
 
 
 def _as_dict(schema: Any) -> dict[str, Any]:
@@ -273,7 +362,7 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _int(value: Any, default: int) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return int(value)
+        return int(value) if math.isfinite(value) else 2**63  # infinity: past every clamp
     return default
 
 

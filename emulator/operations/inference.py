@@ -8,11 +8,13 @@ import json
 import random
 import string
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from emulator.catalog import ModelSpec
 from emulator.codecs import codec_for, converse
 from emulator.codecs.embeddings import STREAMING_UNSUPPORTED, EmbeddingRequest
+from emulator.codecs.prompt import INPUT_TOO_LONG, Prompt
 from emulator.codecs.stream import StreamEvent
 from emulator.engine.engine import Call, Invocation
 from emulator.guardrails.converse import ConverseGuard, guard_for
@@ -41,11 +43,11 @@ def handle(emulator: Emulator, operation: str, params: dict[str, Any]) -> Exchan
         raise validation(CONVERSE_UNSUPPORTED)
     if model.embedding and operation == "InvokeModelWithResponseStream":
         raise validation(STREAMING_UNSUPPORTED)
-    invocation, request = build_invocation(operation, params, model)
+    invocation, request, prompt = _build(operation, params, model)
     guard = _guardrail(emulator, operation, params)
     if guard is not None:
         return _guarded_exchange(emulator, guard, invocation)
-    invoke_guard = _invoke_guardrail(emulator, operation, params, model, request)
+    invoke_guard = _invoke_guardrail(emulator, operation, params, prompt)
     if invoke_guard is not None:
         return _invoke_guarded_exchange(emulator, invoke_guard, invocation)
     call = emulator.engine.submit(invocation)
@@ -56,40 +58,64 @@ def build_invocation(
     operation: str, params: dict[str, Any], model: ModelSpec
 ) -> tuple[Invocation, EmbeddingRequest | None]:
     """The engine's view of the request, plus an embedding request, kept to render the vectors."""
+    invocation, request, _prompt = _build(operation, params, model)
+    return invocation, request
+
+
+def _build(
+    operation: str, params: dict[str, Any], model: ModelSpec
+) -> tuple[Invocation, EmbeddingRequest | None, Prompt | None]:
+    """``build_invocation``, plus the parsed text prompt (None for CountTokens and embeddings)."""
     model_id = params["modelId"]
     if operation == "CountTokens":
-        tokens = _count_tokens(params["input"], model)
-        return Invocation(operation, model_id, model, tokens, generates=False), None
-    if operation in ("Converse", "ConverseStream"):
-        prompt = converse.parse(params, model)
-    else:
-        prompt = codec_for(model).parse(params.get("body", b""), model)
+        tokens = _count_tokens(params["input"], model, model_id)
+        return Invocation(operation, model_id, model, tokens, generates=False), None, None
+    prompt = _parse(params if operation in ("Converse", "ConverseStream") else None, params.get("body", b""), model)
     if isinstance(prompt, EmbeddingRequest):
         embedding = Invocation(operation, model_id, model, input_tokens=prompt.input_tokens(),
                                temperature=0.0, prompt_digest=prompt.digest(), embedding=True)
-        return embedding, prompt
+        return embedding, prompt, None
+    max_tokens = prompt.max_tokens or model.max_output_tokens
     invocation = Invocation(
         operation,
         model_id,
         model,
         input_tokens=prompt.input_tokens(),
-        max_tokens=prompt.max_tokens or model.max_output_tokens,
+        max_tokens=max_tokens,
         temperature=1.0 if prompt.temperature is None else prompt.temperature,
         prompt_digest=prompt.digest(),
         streaming=operation in STREAMING,
-        tools=tuple(prompt.tools),
+        # The request's max tokens bounds the work of generating a tool call's input.
+        tools=tuple(replace(tool, max_tokens=max_tokens) for tool in prompt.tools),
         tool_choice=prompt.tool_choice,
         tool_name=prompt.tool_name,
         after_tool_result=prompt.after_tool_result,
         stop_sequences=tuple(prompt.stop_sequences),
     )
-    return invocation, None
+    return invocation, None, prompt
 
 
-def _count_tokens(count_input: dict[str, Any], model: ModelSpec) -> int:
+def _parse(converse_params: dict[str, Any] | None, body: Any, model: ModelSpec) -> Prompt | EmbeddingRequest:
+    """A Converse request (``converse_params``) or a native body, parsed and checked against the
+    model's context window, for every text family alike (embedding codecs check their own)."""
+    if converse_params is not None:
+        prompt = converse.parse(converse_params, model)
+    else:
+        prompt = codec_for(model).parse(body, model)
+    # ``exceeds`` first sizes the text up without the tokenizer: a 26 MB Converse prompt (no body
+    # cap applies to it) is refused at once, not after seconds of counting.
+    if not isinstance(prompt, EmbeddingRequest) and prompt.exceeds(model.context_window):
+        raise validation(INPUT_TOO_LONG)
+    return prompt
+
+
+def _count_tokens(count_input: dict[str, Any], model: ModelSpec, model_id: str) -> int:
+    """CountTokens: the count the same request would be billed, after the same checks."""
     if "converse" in count_input:
-        return converse.count_input(count_input["converse"])
-    return codec_for(model).parse(count_input["invokeModel"]["body"], model).input_tokens()
+        prompt = _parse({**count_input["converse"], "modelId": model_id}, None, model)
+    else:
+        prompt = _parse(None, count_input["invokeModel"]["body"], model)
+    return prompt.input_tokens()
 
 
 def render(call: Call, padding: bool = False, request: EmbeddingRequest | None = None) -> WireResponse:
@@ -212,14 +238,14 @@ def _guarded_render(call: Call, guard: ConverseGuard, padding: bool) -> WireResp
 
 
 def _invoke_guardrail(
-    emulator: Emulator, operation: str, params: dict[str, Any], model: ModelSpec, request: EmbeddingRequest | None
+    emulator: Emulator, operation: str, params: dict[str, Any], prompt: Prompt | None
 ) -> InvokeGuard | None:
-    """The request's guardrail with its input checked, or None (no guardrail headers)."""
+    """The request's guardrail with its input checked, or None (no guardrail headers).
+    ``prompt`` is the body already parsed (None for an embedding request)."""
     if operation not in ("InvokeModel", "InvokeModelWithResponseStream"):
         return None
     if not (params.get("guardrailIdentifier") or params.get("guardrailVersion")):
-        return None  # the body is parsed a second time only when a guardrail asks for its text
-    prompt = None if request is not None else codec_for(model).parse(params.get("body", b""), model)
+        return None
     return invoke_guard_for(emulator.config.guardrails, params, prompt)
 
 
