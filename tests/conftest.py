@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.httpsession import URLLib3Session
 
 from emulator import EmulatorServer, mock_bedrock
@@ -104,3 +105,21 @@ def door(request: pytest.FixtureRequest) -> Door:
         handle = request.getfixturevalue("mock")
         return Door("in-process", handle.emulator, None)
     return request.getfixturevalue("http_door")
+
+
+def refused(door: Door, call: Callable[[], Any], operation: str) -> str:
+    """Run a call the emulator must refuse: 400 ValidationException, not retried, exactly one ledger
+    record (the refused attempt, billed nothing); returns the message."""
+    before = len(door.ledger)
+    with pytest.raises(ClientError) as info:
+        call()
+    err = info.value
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.response["Error"]["Code"] == "ValidationException"
+    assert err.response["ResponseMetadata"].get("RetryAttempts", 0) == 0
+    records = door.ledger.records
+    assert len(records) == before + 1
+    assert (records[-1].operation, records[-1].outcome) == (operation, "ValidationException")
+    assert records[-1].request_id == err.response["ResponseMetadata"]["RequestId"]
+    assert records[-1].output_tokens == 0 and records[-1].cost_usd == 0
+    return err.response["Error"]["Message"]

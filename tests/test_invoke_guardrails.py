@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.test_guardrails import guardrails_on
 
 GUARDRAIL = "acme1"
 BLOCKED_IN = "Your request was blocked by the ACME content policy."
@@ -63,18 +63,6 @@ FAMILIES = {
         lambda b: b["stop_reason"],
     ),
 }
-
-
-@contextmanager
-def guardrails_on(door: Door, guardrails: dict[str, Any]) -> Iterator[None]:
-    """Give the door's emulator these guardrails for a while (the HTTP server outlives a test)."""
-    emulator = door.emulator
-    saved = emulator.config
-    emulator.config = saved.replace(guardrails=guardrails)
-    try:
-        yield
-    finally:
-        emulator.config = saved
 
 
 @pytest.fixture

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from jsonschema import Draft7Validator
 
 from emulator.codecs import converse
 from emulator.engine.tokens import count_tokens
 from emulator.engine.toolgen import TOOL_CALL_FRAMING
-from tests.conftest import Door
+from tests.conftest import Door, refused
 
 NOVA = "amazon.nova-lite-v1:0"
 TOOL_USE_ID = re.compile(r"^tooluse_[A-Za-z0-9]{22}$")
@@ -198,21 +196,6 @@ def check_stream_usage(door: Door, chunks: list[dict[str, Any]], output_tokens: 
 def count_input(door: Door, body: bytes) -> int:
     counted = door.client().count_tokens(modelId=NOVA, input={"invokeModel": {"body": body}})
     return counted["inputTokens"]
-
-
-def refused(door: Door, call: Callable[[], Any], operation: str) -> str:
-    """Run a call the emulator must refuse: 400, ValidationException, one ledger record; the message."""
-    before = len(door.ledger.records)
-    with pytest.raises(ClientError) as info:
-        call()
-    err = info.value
-    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert err.response["Error"]["Code"] == "ValidationException"
-    records = door.ledger.records
-    assert len(records) == before + 1
-    assert (records[-1].operation, records[-1].outcome) == (operation, "ValidationException")
-    assert records[-1].output_tokens == 0 and records[-1].cost_usd == 0
-    return err.response["Error"]["Message"]
 
 
 # -- InvokeModel -----------------------------------------------------------------------------------

@@ -5,14 +5,13 @@ keeps serving afterwards. Nothing a client sends may produce a 500."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 
-from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door, refused
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 TOOLS = [{"toolSpec": {"name": "get_weather", "description": "Weather", "inputSchema": {"json": SCHEMA}}}]
@@ -43,22 +42,6 @@ def anthropic_body(messages: list[dict[str, Any]] | None = None, **extra: Any) -
         **extra,
     }
     return json.dumps(body).encode()
-
-
-def refused(door: Door, call: Callable[[], Any], operation: str) -> str:
-    """Run a call the emulator must refuse; check status, code and the ledger; return the message."""
-    before = len(door.ledger)
-    with pytest.raises(ClientError) as info:
-        call()
-    err = info.value
-    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert err.response["Error"]["Code"] == "ValidationException"
-    records = door.ledger.records
-    assert len(records) == before + 1  # one attempt: validation errors are not retried
-    assert (records[-1].operation, records[-1].outcome) == (operation, "ValidationException")
-    assert records[-1].request_id == err.response["ResponseMetadata"]["RequestId"]
-    assert records[-1].output_tokens == 0 and records[-1].cost_usd == 0
-    return err.response["Error"]["Message"]
 
 
 def still_serving(door: Door) -> None:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from jsonschema import Draft7Validator
 
 from emulator.codecs.converse import TOOL_USE_UNSUPPORTED
 from emulator.engine.tokens import count_tokens
 from emulator.engine.toolgen import TOOL_CALL_FRAMING
-from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door
+from tests.conftest import CLAUDE_HAIKU, LLAMA_70B, Door, refused
 
 TITAN = "amazon.titan-text-express-v1"
 MISTRAL_7B = "mistral.mistral-7b-instruct-v0:2"
@@ -83,22 +81,6 @@ def call_tokens(name: str, value: Any) -> int:
 
 def user(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [{"text": text}]}]
-
-
-def refused(door: Door, call: Callable[[], Any], operation: str) -> str:
-    """A call the emulator must refuse: 400 ValidationException, one ledger record (not retried)."""
-    before = len(door.ledger.records)
-    with pytest.raises(ClientError) as info:
-        call()
-    err = info.value
-    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert err.response["Error"]["Code"] == "ValidationException"
-    assert err.response["ResponseMetadata"].get("RetryAttempts", 0) == 0
-    records = door.ledger.records
-    assert len(records) == before + 1
-    assert (records[-1].operation, records[-1].outcome) == (operation, "ValidationException")
-    assert records[-1].output_tokens == 0 and records[-1].cost_usd == 0
-    return err.response["Error"]["Message"]
 
 
 def invoke(door: Door, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
